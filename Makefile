@@ -1,0 +1,34 @@
+# One command to run, one to test; each sets up what it needs first.
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: run test lint bench clean
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	touch $@
+
+run: .venv/.synced
+	.venv/bin/pixeltrail --help
+
+lint: .venv/.synced
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+test: lint
+	.venv/bin/pytest
+
+bench: $(UV)
+	$(UV) sync --frozen --quiet --group bench
+	.venv/bin/python bench/instrument.py
+
+clean:
+	rm -rf .venv $(TOOLS)

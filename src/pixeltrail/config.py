@@ -1,0 +1,64 @@
+"""Settings: read once from the environment at start and passed in, each with a working default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from pixeltrail.keyfile import load_or_create_key
+from pixeltrail.tracking.keys import KeyRing
+from pixeltrail.tracking.links import LinkBuilder
+from pixeltrail.tracking.tokens import TokenSigner
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
+class ConfigError(ValueError):
+    """A setting with a value that cannot work; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, with the environment variable that sets it.
+
+    - data_dir (PIXELTRAIL_DATA_DIR): where the key file and local data live;
+      default the per-user data folder.
+    - secret_keys (PIXELTRAIL_SECRET_KEY): comma-separated secrets, the first signs and all
+      verify; unset means a key file created on first use in the data directory.
+    - base_url (PIXELTRAIL_BASE_URL): the instance's own address for pixels and links.
+    """
+
+    data_dir: Path
+    secret_keys: str | None
+    base_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = env.get("PIXELTRAIL_DATA_DIR") or platformdirs.user_data_dir("pixeltrail")
+        return cls(
+            data_dir=Path(data_dir),
+            secret_keys=env.get("PIXELTRAIL_SECRET_KEY") or None,
+            base_url=env.get("PIXELTRAIL_BASE_URL") or DEFAULT_BASE_URL,
+        )
+
+    def key_ring(self) -> KeyRing:
+        if self.secret_keys is not None:
+            try:
+                return KeyRing.parse(self.secret_keys)
+            except ValueError as exc:
+                raise ConfigError(f"PIXELTRAIL_SECRET_KEY: {exc}") from None
+        return KeyRing.from_secrets([load_or_create_key(self.data_dir)])
+
+    def signer(self) -> TokenSigner:
+        return TokenSigner(self.key_ring())
+
+    def link_builder(self, base_url: str | None = None) -> LinkBuilder:
+        try:
+            return LinkBuilder(base_url or self.base_url, self.signer())
+        except ValueError as exc:
+            raise ConfigError(f"base URL: {exc}") from None

@@ -1,0 +1,1 @@
+"""The tracking engine: tokens, message instrumentation and hit classification (pure, no I/O)."""
