@@ -30,20 +30,30 @@ class Settings:
     - secret_keys (PIXELTRAIL_SECRET_KEY): comma-separated secrets, the first signs and all
       verify; unset means a key file created on first use in the data directory.
     - base_url (PIXELTRAIL_BASE_URL): the instance's own address for pixels and links.
+    - database_url (PIXELTRAIL_DATABASE_URL): SQLAlchemy URL; default a SQLite file in the
+      data directory (WAL mode). PostgreSQL: postgresql+psycopg://user@host/db.
+    - trusted_proxies (PIXELTRAIL_TRUSTED_PROXIES): comma-separated addresses or networks
+      whose X-Forwarded-For is believed; default none.
     """
 
     data_dir: Path
     secret_keys: str | None
     base_url: str
+    database_url: str
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = env.get("PIXELTRAIL_DATA_DIR") or platformdirs.user_data_dir("pixeltrail")
+        proxies = env.get("PIXELTRAIL_TRUSTED_PROXIES", "")
         return cls(
             data_dir=Path(data_dir),
             secret_keys=env.get("PIXELTRAIL_SECRET_KEY") or None,
             base_url=env.get("PIXELTRAIL_BASE_URL") or DEFAULT_BASE_URL,
+            database_url=env.get("PIXELTRAIL_DATABASE_URL")
+            or f"sqlite:///{Path(data_dir) / 'pixeltrail.db'}",
+            trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
         )
 
     def key_ring(self) -> KeyRing:
@@ -52,7 +62,11 @@ class Settings:
                 return KeyRing.parse(self.secret_keys)
             except ValueError as exc:
                 raise ConfigError(f"PIXELTRAIL_SECRET_KEY: {exc}") from None
-        return KeyRing.from_secrets([load_or_create_key(self.data_dir)])
+        try:
+            secret = load_or_create_key(self.data_dir)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"PIXELTRAIL_DATA_DIR: cannot use the key file: {exc}") from None
+        return KeyRing.from_secrets([secret])
 
     def signer(self) -> TokenSigner:
         return TokenSigner(self.key_ring())

@@ -1,0 +1,93 @@
+"""A hit on the tracking server (one pixel load or one click) and its human/machine verdict."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+HitKind = Literal["open", "click"]
+
+# Classifications: "human" or a machine kind. A proxied open is a real open made through a
+# mail provider's image proxy: reports count it as an open, with its reason.
+HUMAN = "human"
+APPLE_MPP = "apple_mpp"
+PROXY_OPEN = "proxy_open"
+SCANNER = "scanner"
+BOT = "bot"
+CLASSIFICATIONS = (HUMAN, APPLE_MPP, PROXY_OPEN, SCANNER, BOT)
+COUNTED_AS_OPEN = frozenset({HUMAN, PROXY_OPEN})
+
+
+def new_event_id() -> str:
+    """A random, unique event id (16 bytes, hex): replays are idempotent on it."""
+    return secrets.token_hex(16)
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def ms_to_iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One request to /o/ or /c/ with a valid token, as recorded before answering."""
+
+    id: str
+    kind: HitKind
+    message_id: str
+    link: int | None
+    destination: str | None
+    at_ms: int
+    ip: str
+    user_agent: str
+    method: str
+    honeypot: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> Hit:
+        data: dict[str, Any] = json.loads(line)
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    classification: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """A recorded hit with its classification (kept forever with the raw hit; reports filter)."""
+
+    hit: Hit
+    classification: str
+    reason: str
+
+    def with_verdict(self, verdict: Verdict) -> Event:
+        return replace(self, classification=verdict.classification, reason=verdict.reason)
+
+    def as_record(self) -> dict[str, Any]:
+        """The public JSON shape of an event (CLI and API)."""
+        h = self.hit
+        return {
+            "id": h.id,
+            "kind": h.kind,
+            "message_id": h.message_id,
+            "link": h.link,
+            "destination": h.destination,
+            "at": ms_to_iso(h.at_ms),
+            "ip": h.ip,
+            "user_agent": h.user_agent,
+            "method": h.method,
+            "classification": self.classification,
+            "reason": self.reason,
+        }
