@@ -24,7 +24,8 @@ from pixeltrail.tracking.tracker import MessageTracker
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _SMTP_LINE_LIMIT = 998
 _MAX_DEPTH = 20
-_CTE_HEADER = re.compile(rb"(?im)^content-transfer-encoding[ \t]*:[^\r\n]*")
+# The whole field, folded continuation lines included.
+_CTE_HEADER = re.compile(rb"(?im)^content-transfer-encoding[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,10 @@ def _children(raw: bytes, part: _Part) -> list[tuple[int, int]]:
         if m.group(1):  # close delimiter
             return spans
         start = m.end()
-    return spans  # unterminated multipart: the parts seen so far
+    if start is not None and start < part.end:
+        # Unterminated multipart: as mail clients read it, the last part runs to the end.
+        spans.append((start, part.end))
+    return spans
 
 
 def _is_attachment(headers: Message) -> bool:
@@ -92,15 +96,20 @@ def _decode(body: bytes, cte: str) -> bytes | None:
     return None  # x-uuencode and friends: leave alone
 
 
-def _line_ending(body: bytes) -> bytes:
-    return b"\r\n" if b"\r\n" in body else b"\n"
+def _line_ending(*samples: bytes) -> bytes:
+    """The line ending of the first sample that has a line break (LF if none has)."""
+    for sample in samples:
+        if b"\n" in sample:
+            return b"\r\n" if b"\r\n" in sample else b"\n"
+    return b"\n"
 
 
-def _encode(data: bytes, cte: str, original: bytes) -> bytes:
-    eol = _line_ending(original)
+def _encode(data: bytes, cte: str, original: bytes, eol: bytes) -> bytes:
     if cte == "base64":
-        first = original.split(b"\n", 1)[0].rstrip(b"\r")
-        width = max(4, len(first) - len(first) % 4) if len(first) >= 4 else 76
+        first, newline, _ = original.partition(b"\n")
+        first = first.rstrip(b"\r")
+        # Keep the original width; a one-line body says nothing about it.
+        width = len(first) - len(first) % 4 if newline and len(first) >= 4 else 76
         encoded = base64.b64encode(data)
         lines = [encoded[i : i + width] for i in range(0, len(encoded), width)]
         tail = eol if original.endswith(b"\n") else b""
@@ -155,7 +164,9 @@ class _Instrumenter:
             # quoted-printable rather than send lines a server may cut.
             self._set_cte(part, b"quoted-printable")
             cte = "quoted-printable"
-        self.edits.append((part.body_start, part.end, _encode(changed, cte, body)))
+        # A one-line body has no line break of its own: the part's header has one.
+        eol = _line_ending(body, self.raw[part.header_start : part.body_start], self.raw)
+        self.edits.append((part.body_start, part.end, _encode(changed, cte, body, eol)))
 
     def _set_cte(self, part: _Part, value: bytes) -> None:
         m = _CTE_HEADER.search(self.raw, part.header_start, part.header_end)
@@ -163,7 +174,9 @@ class _Instrumenter:
             self.edits.append((m.start(), m.end(), b"Content-Transfer-Encoding: " + value))
         else:
             eol = _line_ending(self.raw[part.header_end : part.body_start])
-            at = part.header_end + len(eol)
+            # With no header lines at all, the new field goes before the empty line.
+            has_headers = part.header_end > part.header_start
+            at = part.header_end + len(eol) if has_headers else part.header_start
             self.edits.append((at, at, b"Content-Transfer-Encoding: " + value + eol))
 
     def result(self) -> bytes:
