@@ -38,4 +38,7 @@ def decode_attribute(value: str) -> str:
     """Decode character references in an attribute value once (`&amp;amp;` -> `&amp;`)."""
     if "&" not in value:
         return value
+    plain = value.replace("&amp;", "&")
+    if plain.count("&") == value.count("&amp;"):
+        return plain  # only &amp; references: the common case in links
     return _REFERENCE.sub(_replace, value)

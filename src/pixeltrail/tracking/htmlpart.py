@@ -26,50 +26,88 @@ _TAG_REST = (
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+)*+"
     rb"[\t\n\f\r /]*+>"
 )
-_RAW_TEXT = rb"script|style|textarea|title|xmp|iframe|noembed|noframes|plaintext"
+_SEP = rb"(?=[\t\n\f\r />])"
+_COMMENT_BODY = rb"(?:-?>|(?:[^-]++|-(?!-!?>))*+(?:--!?>|\Z))"
+_RAW_TEXT = (b"script", b"style", b"textarea", b"title", b"xmp", b"iframe", b"noembed", b"noframes")
 _LINK_TAGS = rb"a|area|v:[^\t\n\f\r />]*+"
-_INTERESTING = rb"(?i:" + _LINK_TAGS + rb"|img|" + _RAW_TEXT + rb")(?=[\t\n\f\r />])"
-_SKIP = (
-    rb"(?:[^<]++"
-    rb"|<(?![A-Za-z!/?])"  # a '<' that starts nothing is text
-    rb"|<(?!"
-    + _INTERESTING
-    + rb")[A-Za-z]"
-    + _NAME_REST
-    + _TAG_REST
-    + rb"|</(?!(?i:body)(?=[\t\n\f\r />]))[A-Za-z]"
-    + _NAME_REST
-    + _TAG_REST
-    + rb"|</(?![A-Za-z])[^>]*+(?:>|\Z)"  # bogus comment (or '</>')
-    + rb"|<!(?!--)[^>]*+(?:>|\Z)"  # doctype, CDATA outside foreign content, bogus comment
-    + rb"|<\?[^>]*+(?:>|\Z)"
-    + rb")*+"
-)
-_SCAN = re.compile(
-    _SKIP
-    + rb"(?:(?P<comment><!--(?:-?>|[\s\S]*?(?:--!?>|\Z)))"
-    + rb"|(?P<tag><(?P<name>"
-    + _INTERESTING
-    + rb")"
-    + _NAME_REST
-    + _TAG_REST
-    + rb")"
-    + rb"|(?P<bodyend></(?i:body)(?=[\t\n\f\r />])"
-    + _TAG_REST
-    + rb")"
-    + rb"|(?P<lt><)"  # an unterminated tag: the tokenizer drops it, so nothing to do
-    + rb"|\Z)"
-)
+
+
+def _raw_text_element(name: bytes) -> bytes:
+    """A raw-text element, start tag to (not including) its end tag: no markup inside."""
+    return (
+        rb"<(?i:"
+        + name
+        + rb")"
+        + _SEP
+        + _NAME_REST
+        + _TAG_REST
+        + rb"(?:[^<]++|<(?!/(?i:"
+        + name
+        + rb")"
+        + _SEP
+        + rb"))*+"
+    )
+
+
+def _scanner(with_img: bool) -> re.Pattern[bytes]:
+    """One match = everything of no interest (in C), then one token the scan acts on.
+
+    Of interest: link tags, conditional comments (scanned inside), `</body>`, and `<img>`
+    only when the document may already hold our pixel.
+    """
+    interesting = rb"(?i:" + _LINK_TAGS + (rb"|img" if with_img else b"") + rb")" + _SEP
+    skip = (
+        rb"(?:[^<]++"
+        rb"|<(?![A-Za-z!/?])"  # a '<' that starts nothing is text
+        + rb"|<!--(?!\[(?i:if))"
+        + _COMMENT_BODY
+        + b"".join(rb"|" + _raw_text_element(name) for name in _RAW_TEXT)
+        + rb"|<(?i:plaintext)"
+        + _SEP
+        + rb"[\s\S]*+"  # the rest is text, for good
+        + rb"|<(?!"
+        + interesting
+        + rb")[A-Za-z]"
+        + _NAME_REST
+        + _TAG_REST
+        + rb"|</(?!(?i:body)"
+        + _SEP
+        + rb")[A-Za-z]"
+        + _NAME_REST
+        + _TAG_REST
+        + rb"|</(?![A-Za-z])[^>]*+(?:>|\Z)"  # bogus comment (or '</>')
+        + rb"|<!(?!--)[^>]*+(?:>|\Z)"  # doctype, CDATA outside foreign content, bogus comment
+        + rb"|<\?[^>]*+(?:>|\Z)"
+        + rb")*+"
+    )
+    return re.compile(
+        skip
+        + rb"(?:(?P<comment><!--"
+        + _COMMENT_BODY
+        + rb")"
+        + rb"|(?P<tag><(?P<name>"
+        + interesting
+        + rb")"
+        + _NAME_REST
+        + _TAG_REST
+        + rb")"
+        + rb"|(?P<bodyend></(?i:body)"
+        + _SEP
+        + _TAG_REST
+        + rb")"
+        + rb"|(?P<lt><)"  # an unterminated tag: the tokenizer drops it, so nothing to do
+        + rb"|\Z)"
+    )
+
+
+_SCAN = _scanner(with_img=False)
+_SCAN_WITH_IMG = _scanner(with_img=True)
 _ATTRIBUTE = re.compile(
     rb"[\t\n\f\r /]*+(?P<name>[^\t\n\f\r />][^\t\n\f\r /=>]*+)"
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
     rb"(?:\"(?P<dq>[^\"]*+)\"|'(?P<sq>[^']*+)'|(?P<uq>[^\t\n\f\r >]*+)))?+"
 )
 _CONDITIONAL = re.compile(rb"<!--\[if[^\]]*\]>([\s\S]*)<!\[endif\]\s*-->\Z", re.IGNORECASE)
-_RAW_END = {
-    name: re.compile(rb"</" + name + rb"(?=[\t\n\f\r />])", re.IGNORECASE)
-    for name in _RAW_TEXT.split(b"|")
-}
 
 PIXEL_STYLE = (
     "display:block;width:1px;height:1px;border:0;margin:0;padding:0;"
@@ -89,11 +127,12 @@ class _Scan:
     body_end: int | None = None
     has_pixel: bool = False
     has_honeypot: bool = False
+    scanner: re.Pattern[bytes] = _SCAN
 
     def run(self, pos: int, end: int, top_level: bool) -> None:
         data = self.data
         while True:
-            m = _SCAN.match(data, pos, end)
+            m = self.scanner.match(data, pos, end)
             assert m is not None  # the pattern always matches, at worst the empty end
             if m.group("comment") is not None:
                 inner = _CONDITIONAL.match(m.group("comment"))
@@ -102,7 +141,7 @@ class _Scan:
                     self.run(start, start + len(inner.group(1)), top_level=False)
                 pos = m.end()
             elif m.group("tag") is not None:
-                pos = self._tag(m, end)
+                pos = self._tag(m)
             elif m.group("bodyend") is not None:
                 if top_level:
                     self.body_end = m.start("bodyend")
@@ -112,11 +151,8 @@ class _Scan:
             else:
                 return
 
-    def _tag(self, m: re.Match[bytes], end: int) -> int:
+    def _tag(self, m: re.Match[bytes]) -> int:
         name = m.group("name").lower()
-        if name in _RAW_END:
-            found = _RAW_END[name].search(self.data, m.end(), end) if name != b"plaintext" else None
-            return found.start() if found else end
         attributes = self._attributes(m.end("name"), m.end())
         if name == b"img":
             src = attributes.get(b"src")
@@ -182,7 +218,9 @@ def _tracking_markup(tracker: MessageTracker, scan: _Scan) -> bytes:
 
 
 def _rewrite(data: bytes, charset: str, tracker: MessageTracker) -> bytes:
-    scan = _Scan(data, charset, tracker)
+    # <img> tags matter only to find a pixel of ours already there (instrumenting twice).
+    maybe_pixel = tracker.links.open_prefix.encode("ascii") in data
+    scan = _Scan(data, charset, tracker, scanner=_SCAN_WITH_IMG if maybe_pixel else _SCAN)
     scan.run(0, len(data), top_level=True)
     if markup := _tracking_markup(tracker, scan):
         at = scan.body_end if scan.body_end is not None else len(data)

@@ -24,6 +24,12 @@ def scheme_of(url: str) -> str | None:
     return m.group(1).lower() if m else None
 
 
+# The shape of nearly every real link, accepted without the slower checks below.
+_PLAIN_HTTP = re.compile(
+    r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:[/?#][^\x00-\x1f\x7f\\]*)?"
+)
+
+
 def http_destination_error(url: str) -> str | None:
     """Why this URL may not be signed as a redirect destination, or None when it may.
 
@@ -31,6 +37,8 @@ def http_destination_error(url: str) -> str | None:
     tracking link into a `javascript:` link or a redirect that resolves against the
     tracking host itself.
     """
+    if len(url) <= MAX_DESTINATION_BYTES // 4 and url.isascii() and _PLAIN_HTTP.fullmatch(url):
+        return None
     if len(url.encode("utf-8", "surrogatepass")) > MAX_DESTINATION_BYTES:
         return f"destination is longer than {MAX_DESTINATION_BYTES} bytes"
     if scheme_of(url) not in {"http", "https"}:
