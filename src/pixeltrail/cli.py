@@ -8,6 +8,8 @@ import click
 
 from pixeltrail import __version__
 from pixeltrail.commands.instrument import inspect, instrument
+from pixeltrail.commands.serve import serve
+from pixeltrail.commands.store import db, events, ip_ranges
 from pixeltrail.config import ConfigError
 
 
@@ -28,3 +30,7 @@ def main() -> None:
 
 main.add_command(instrument)
 main.add_command(inspect)
+main.add_command(serve)
+main.add_command(db)
+main.add_command(events)
+main.add_command(ip_ranges)

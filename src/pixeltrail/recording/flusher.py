@@ -1,0 +1,185 @@
+"""The flusher: moves spooled hits into the database in batches, classified, exactly once.
+
+A segment is deleted only after the transaction holding its events has committed; a crash
+in between replays it, and the insert ignores event ids already stored. When the database
+is unavailable the flusher backs off and retries while segments wait on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+
+from pixeltrail.recording.spool import Spool, read_segment
+from pixeltrail.store.db import upgrade
+from pixeltrail.store.events import events_of_messages, insert_events, update_verdicts
+from pixeltrail.store.ip_ranges import ranges
+from pixeltrail.tracking.classify import Rules, classify_message
+from pixeltrail.tracking.hits import Event, Hit, Verdict, now_ms
+
+log = logging.getLogger("pixeltrail.flusher")
+
+APPLE_SOURCE = "apple_mpp"
+RULES_REFRESH_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = 30.0
+BATCH_HITS = 20_000
+
+
+@dataclass
+class FlusherHealth:
+    error: str | None = None
+    error_since: float | None = None
+    flushed: int = 0
+    last_lag_ms: int = 0
+    unreadable_lines: int = 0
+
+
+def astuple_verdict(verdict: Verdict) -> tuple[str, str]:
+    return verdict.classification, verdict.reason
+
+
+def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
+    """Classify and store hits (idempotent on their ids); returns how many were new."""
+    incoming: dict[str, dict[str, Hit]] = defaultdict(dict)
+    for hit in hits:
+        incoming[hit.message_id][hit.id] = hit
+    stored: dict[str, list[Event]] = defaultdict(list)
+    for event in events_of_messages(conn, list(incoming)):
+        stored[event.hit.message_id].append(event)
+    new: list[Event] = []
+    changed: list[tuple[str, Verdict]] = []
+    for message_id, message_hits in incoming.items():
+        known = stored[message_id]
+        known_ids = {e.hit.id for e in known}
+        fresh = [h for h in message_hits.values() if h.id not in known_ids]
+        # The whole history of the message is judged again: a honeypot click now can
+        # turn clicks recorded a few seconds ago into a scanner's.
+        verdicts = classify_message([e.hit for e in known] + fresh, rules)
+        new += [Event(h, verdicts[h.id].classification, verdicts[h.id].reason) for h in fresh]
+        changed += [
+            (e.hit.id, verdicts[e.hit.id])
+            for e in known
+            if (e.classification, e.reason) != astuple_verdict(verdicts[e.hit.id])
+        ]
+    inserted = insert_events(conn, new)
+    if changed:
+        update_verdicts(conn, changed)
+    return inserted
+
+
+class Flusher:
+    def __init__(self, spool: Spool, engine: Engine, interval: float = 0.2) -> None:
+        self.spool = spool
+        self.engine = engine
+        self.interval = interval
+        self.health = FlusherHealth()
+        self._rules: Rules | None = None
+        self._rules_at = 0.0
+        self._schema_ready = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.spool.recover()
+        self._thread = threading.Thread(target=self._run, name="pixeltrail-flusher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop, after one last flush of what is spooled (if the database takes it)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.spool.close()
+        try:
+            self.flush_once()
+        except Exception as exc:
+            log.warning("events left in the spool for the next start: %s", exc)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.flush_once()
+            except Exception as exc:  # any database failure: retry later
+                failures += 1
+                self._failed(exc)
+                # Pooled connections may be dead (server restarted) or stuck read-only:
+                # the next attempt starts from fresh ones.
+                self.engine.dispose()
+                self._stop.wait(min(MAX_BACKOFF_SECONDS, 0.25 * 2**failures))
+                continue
+            if failures:
+                log.warning("database reachable again; spooled events are being recorded")
+                failures = 0
+                self.health.error = self.health.error_since = None
+            self._stop.wait(self.interval)
+
+    def _failed(self, exc: Exception) -> None:
+        if self.health.error is None:
+            self.health.error_since = time.time()
+        self.health.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        log.error("cannot record events (they wait in the spool): %s", self.health.error)
+
+    def rules(self, conn: Connection) -> Rules:
+        if self._rules is None or time.monotonic() - self._rules_at > RULES_REFRESH_SECONDS:
+            self._rules = Rules.load(apple_ranges=ranges(conn, APPLE_SOURCE))
+            self._rules_at = time.monotonic()
+        return self._rules
+
+    def flush_once(self) -> int:
+        """Rotate the spool and record every ready segment; returns events newly stored."""
+        if not self._schema_ready:
+            # Here, not at start-up: the server answers even while the database is down.
+            upgrade(self.engine)
+            self._schema_ready = True
+        self.spool.rotate()
+        total = 0
+        batch: list[Hit] = []
+        paths: list[Path] = []
+        for path in self.spool.ready_segments():
+            hits, bad = read_segment(path)
+            if bad:
+                self.health.unreadable_lines += bad
+                log.error("%d unreadable line(s) in spool segment %s", bad, path.name)
+            batch += hits
+            paths.append(path)
+            if len(batch) >= BATCH_HITS:
+                total += self._commit(batch, paths)
+                batch, paths = [], []
+        total += self._commit(batch, paths)
+        total += self._drain_fallback()
+        return total
+
+    def _commit(self, hits: list[Hit], paths: list[Path]) -> int:
+        if not paths:
+            return 0
+        with self.engine.begin() as conn:
+            inserted = record_hits(conn, hits, self.rules(conn))
+        for path in paths:
+            path.unlink(missing_ok=True)
+        self._recorded(hits, inserted)
+        return inserted
+
+    def _drain_fallback(self) -> int:
+        fallback = self.spool.fallback
+        if not fallback:
+            return 0
+        hits = list(fallback)
+        with self.engine.begin() as conn:
+            inserted = record_hits(conn, hits, self.rules(conn))
+        for _ in hits:
+            fallback.popleft()
+        self._recorded(hits, inserted)
+        return inserted
+
+    def _recorded(self, hits: list[Hit], inserted: int) -> None:
+        self.health.flushed += inserted
+        if hits:
+            self.health.last_lag_ms = now_ms() - min(h.at_ms for h in hits)

@@ -1,0 +1,148 @@
+"""Recorded tracking events: idempotent batch inserts, verdict updates and ordered reads."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Insert, Row, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pixeltrail.store.schema import events
+from pixeltrail.tracking.hits import Event, Hit, HitKind, Verdict, now_ms
+
+# Rows per statement: bounded statement size whatever the batch (13 columns stays far below
+# SQLite's 32,766 bound parameters and PostgreSQL's 65,535).
+BATCH = 500
+# Rows fetched at a time when streaming.
+STREAM_CHUNK = 1000
+
+_ORDER = (events.c.at_ms, events.c.id)
+
+T = TypeVar("T")
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    # itertools.batched arrives with Python 3.12.
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _insert_ignoring_duplicates(conn: Connection) -> Insert:
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(events).on_conflict_do_nothing(index_elements=[events.c.id])
+    if name == "postgresql":
+        return postgresql.insert(events).on_conflict_do_nothing(index_elements=[events.c.id])
+    raise NotImplementedError(f"events cannot be stored in {name}")
+
+
+def _row_of(event: Event, recorded_at_ms: int) -> dict[str, Any]:
+    hit = event.hit
+    return {
+        "id": hit.id,
+        "kind": hit.kind,
+        "message_id": hit.message_id,
+        "link": hit.link,
+        "destination": hit.destination,
+        "honeypot": hit.honeypot,
+        "at_ms": hit.at_ms,
+        "ip": hit.ip,
+        "user_agent": hit.user_agent,
+        "method": hit.method,
+        "classification": event.classification,
+        "reason": event.reason,
+        "recorded_at_ms": recorded_at_ms,
+    }
+
+
+def _kind(value: str) -> HitKind:
+    if value == "open":
+        return "open"
+    if value == "click":
+        return "click"
+    raise ValueError(f"events row has unknown kind {value!r}")
+
+
+def _event_of(row: Row[Any]) -> Event:
+    hit = Hit(
+        id=row.id,
+        kind=_kind(row.kind),
+        message_id=row.message_id,
+        link=row.link,
+        destination=row.destination,
+        at_ms=row.at_ms,
+        ip=row.ip,
+        user_agent=row.user_agent,
+        method=row.method,
+        honeypot=bool(row.honeypot),
+    )
+    return Event(hit=hit, classification=row.classification, reason=row.reason)
+
+
+def insert_events(conn: Connection, batch: Sequence[Event]) -> int:
+    """Store events, skipping ids already stored (replaying a batch is harmless).
+
+    Returns how many rows were inserted.
+    """
+    if not batch:
+        return 0
+    statement = _insert_ignoring_duplicates(conn).returning(events.c.id)
+    recorded_at_ms = now_ms()
+    inserted = 0
+    for chunk in _chunks(batch, BATCH):
+        rows = [_row_of(event, recorded_at_ms) for event in chunk]
+        # RETURNING lists only the rows inserted: rowcount of an executemany is not reliable.
+        inserted += len(conn.execute(statement, rows).all())
+    return inserted
+
+
+def update_verdicts(conn: Connection, changes: Sequence[tuple[str, Verdict]]) -> None:
+    """Set the classification and reason of events by id (unknown ids are ignored)."""
+    statement = (
+        update(events)
+        .where(events.c.id == bindparam("event_id"))
+        .values(classification=bindparam("new_classification"), reason=bindparam("new_reason"))
+    )
+    for chunk in _chunks(changes, BATCH):
+        conn.execute(
+            statement,
+            [
+                {
+                    "event_id": event_id,
+                    "new_classification": verdict.classification,
+                    "new_reason": verdict.reason,
+                }
+                for event_id, verdict in chunk
+            ],
+        )
+
+
+def events_of_messages(conn: Connection, message_ids: Collection[str]) -> list[Event]:
+    """Every event of these messages, oldest first (ties by id)."""
+    found: list[Event] = []
+    for chunk in _chunks(sorted(set(message_ids)), BATCH):
+        query = select(events).where(events.c.message_id.in_(chunk))
+        found += (_event_of(row) for row in conn.execute(query))
+    found.sort(key=lambda event: (event.hit.at_ms, event.hit.id))
+    return found
+
+
+def list_events(conn: Connection, message_id: str | None = None) -> Iterator[Event]:
+    """Events oldest first (ties by id), all or one message's, streamed in chunks.
+
+    Rows are fetched as the iterator is consumed (a server-side cursor on PostgreSQL), so
+    memory stays flat whatever the table's size. Consume it inside the caller's transaction.
+    """
+    query = select(events).order_by(*_ORDER)
+    if message_id is not None:
+        query = query.where(events.c.message_id == message_id)
+    with conn.execute(query, execution_options={"yield_per": STREAM_CHUNK}) as result:
+        for row in result:
+            yield _event_of(row)
+
+
+def count_events(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(events)).scalar_one()

@@ -1,0 +1,57 @@
+"""Alembic environment: runs the revisions in one transaction, one process at a time."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection, text
+
+from pixeltrail.config import Settings
+from pixeltrail.store.db import SQLITE_BEGIN, make_engine
+from pixeltrail.store.schema import metadata
+
+# Any fixed 64-bit number, the same in every pixeltrail process ("pixeltra" in ASCII).
+MIGRATION_LOCK_KEY = 0x70697865_6C747261
+
+
+def _run(conn: Connection) -> None:
+    # Serialise concurrent upgrades: the second process waits for the lock, then finds the
+    # schema at head and does nothing. SQLite has one writer: BEGIN IMMEDIATE takes it.
+    conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        context.configure(
+            connection=conn,
+            target_metadata=metadata,
+            render_as_batch=conn.dialect.name == "sqlite",
+        )
+        context.run_migrations()
+
+
+def _run_online() -> None:
+    conn = context.config.attributes.get("connection")
+    if conn is not None:
+        _run(conn)
+        return
+    # Run from the alembic command line with -x or sqlalchemy.url: open our own engine.
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        url = Settings.from_env().database_url
+    engine = make_engine(url)
+    try:
+        with engine.connect() as own:
+            _run(own)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(
+        url=context.config.get_main_option("sqlalchemy.url"),
+        target_metadata=metadata,
+        literal_binds=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    _run_online()

@@ -1,0 +1,45 @@
+"""Who sent a request: the peer address, or X-Forwarded-For when the peer is a trusted proxy."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ClientAddress:
+    def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
+        self.trusted: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies
+        )
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted)
+
+    def of(self, scope: MutableMapping[str, Any]) -> str:
+        client = scope.get("client")
+        peer: str = client[0] if client else ""
+        if not self.trusted or not self._is_trusted(peer):
+            return peer
+        forwarded = [
+            value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name == b"x-forwarded-for"
+        ]
+        hops = [h.strip() for h in ",".join(forwarded).split(",") if h.strip()]
+        # Walk from the nearest hop back: the first address not one of our proxies is the
+        # client. Anything further left was written by the client and cannot be believed.
+        for hop in reversed(hops):
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                return peer
+            if not self._is_trusted(hop):
+                return hop
+        return hops[0] if hops else peer

@@ -1,0 +1,184 @@
+"""The tracking routes as a raw ASGI app: /o/<token> pixel, /c/<token> redirect, and friends.
+
+This is the hot path: verify the token, append the hit to the spool, answer. No framework,
+no database, no awaits but the two sends. A bad token never breaks anything a reader sees:
+a pixel is always a pixel, a bad click link a short 404 page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from pixeltrail.recording.spool import Spool
+from pixeltrail.tracking.hits import Hit, new_event_id, now_ms
+from pixeltrail.tracking.tokens import InvalidToken, TokenSigner
+from pixeltrail.web.client_ip import ClientAddress
+from pixeltrail.web.location import to_location
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+HealthReport = Callable[[], tuple[bool, dict[str, Any]]]
+
+log = logging.getLogger("pixeltrail.tracking")
+
+MAX_TARGET_BYTES = 8192
+MAX_HEADER_BYTES = 16384
+MAX_USER_AGENT = 1024
+
+# The classic 43-byte transparent 1x1 GIF.
+PIXEL_GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+_NO_INDEX = (b"x-robots-tag", b"noindex, nofollow")
+_PIXEL_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", b"43"),
+    (b"cache-control", b"no-cache, no-store, must-revalidate, private"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"Thu, 01 Jan 1970 00:00:00 GMT"),
+    _NO_INDEX,
+]
+_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><meta name=robots content=noindex>"
+    "<title>{title}</title><body style='font:16px system-ui;margin:3em'><p>{text}</p>"
+)
+_BAD_LINK = _PAGE.format(
+    title="Link not valid", text="This link is not valid. It may have been cut or changed."
+).encode()
+_EMPTY_PAGE = _PAGE.format(title="pixeltrail", text="").encode()
+_ROBOTS = b"User-agent: *\nDisallow: /\n"
+
+
+class TrackingApp:
+    """Answers tracking requests; hands everything else to `inner` (API, dashboard)."""
+
+    def __init__(
+        self,
+        signer: TokenSigner,
+        spool: Spool,
+        client: ClientAddress,
+        health: HealthReport,
+        inner: ASGIApp | None = None,
+    ) -> None:
+        self.signer = signer
+        self.spool = spool
+        self.client = client
+        self.health = health
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if self.inner is not None:
+                await self.inner(scope, receive, send)
+            elif scope["type"] == "lifespan":
+                await _lifespan_noop(receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(("/o/", "/c/")):
+            await self._track(scope, send, path)
+        elif path == "/robots.txt":
+            await _respond(send, 200, [(b"content-type", b"text/plain")], _ROBOTS, scope)
+        elif path == "/healthz":
+            ok, report = self.health()
+            body = json.dumps(report).encode()
+            await _respond(
+                send, 200 if ok else 503, [(b"content-type", b"application/json")], body, scope
+            )
+        elif self.inner is not None:
+            await self.inner(scope, receive, send)
+        else:
+            await _respond(send, 404, [(b"content-type", b"text/plain")], b"Not found\n", scope)
+
+    async def _track(self, scope: Scope, send: Send, path: str) -> None:
+        method: str = scope["method"]
+        if method not in {"GET", "HEAD"}:
+            await _respond(send, 405, [(b"allow", b"GET, HEAD"), _NO_INDEX], b"", scope)
+            return
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if len(scope.get("raw_path") or b"") + len(scope["query_string"]) > MAX_TARGET_BYTES:
+            await _respond(send, 414, [_NO_INDEX], b"URI too long\n", scope)
+            return
+        if sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+            await _respond(send, 431, [_NO_INDEX], b"Request headers too large\n", scope)
+            return
+        is_open = path[1] == "o"
+        # The token as sent, not as percent-decoded by the server: a re-encoded token
+        # is not ours.
+        raw_path: bytes = scope.get("raw_path") or path.encode()
+        token = raw_path[3:].decode("latin-1").rstrip("/")
+        try:
+            claims = self.signer.verify(token)
+        except InvalidToken as exc:
+            log.info("rejected %s token: %s", path[1], exc.reason)
+            claims = None
+        if claims is None or (claims.kind == "open") != is_open:
+            if is_open:
+                await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, scope)
+            else:
+                await _respond(
+                    send,
+                    404,
+                    [(b"content-type", b"text/html; charset=utf-8"), _NO_INDEX],
+                    _BAD_LINK,
+                    scope,
+                )
+            return
+        user_agent = b""
+        for name, value in headers:
+            if name == b"user-agent":
+                user_agent = value[:MAX_USER_AGENT]
+                break
+        self.spool.append(
+            Hit(
+                id=new_event_id(),
+                kind=claims.kind,
+                message_id=claims.message_id,
+                link=claims.link,
+                destination=claims.destination,
+                at_ms=now_ms(),
+                ip=self.client.of(scope),
+                user_agent=user_agent.decode("utf-8", "replace"),
+                method=method,
+                honeypot=claims.honeypot,
+            )
+        )
+        if is_open:
+            await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, scope)
+        elif claims.destination is None:  # the honeypot: nothing to go to
+            await _respond(
+                send, 200, [(b"content-type", b"text/html"), _NO_INDEX], _EMPTY_PAGE, scope
+            )
+        else:
+            location = to_location(claims.destination).encode("ascii")
+            await _respond(
+                send,
+                302,
+                [(b"location", location), (b"cache-control", b"no-store"), _NO_INDEX],
+                b"",
+                scope,
+            )
+
+
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, scope: Scope
+) -> None:
+    if not any(name == b"content-length" for name, _ in headers):
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+
+async def _lifespan_noop(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
