@@ -16,7 +16,7 @@ $(UV):
 	touch $@
 
 run: .venv/.synced
-	.venv/bin/pixeltrail --help
+	.venv/bin/pixeltrail serve
 
 lint: .venv/.synced
 	.venv/bin/ruff check .
