@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from pixeltrail.commands.common import fail, settings
-from pixeltrail.store.db import StoreError, open_store, upgrade, write_transaction
+from pixeltrail.store.db import StoreError, current_revision, open_store, write_transaction
 from pixeltrail.store.events import list_events
 from pixeltrail.store.ip_ranges import APPLE_MPP, parse_apple_csv, replace_ranges
 from pixeltrail.tracking.hits import HUMAN, PROXY_OPEN, Event, ms_to_iso
@@ -28,7 +28,7 @@ def _store() -> Iterator[Engine]:
         engine = open_store(settings())
     except StoreError as exc:
         raise fail(f"PIXELTRAIL_DATABASE_URL: {exc}") from None
-    except OperationalError as exc:
+    except DBAPIError as exc:
         raise fail(f"cannot open the database: {str(exc.orig or exc).strip()}") from None
     try:
         yield engine
@@ -45,7 +45,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Bring the database schema to the newest revision (every command does this first)."""
     with _store() as engine:
-        revision = upgrade(engine)
+        revision = current_revision(engine)
         where = engine.url.render_as_string(hide_password=True)
         click.echo(f"database {where} is at revision {revision}")
 

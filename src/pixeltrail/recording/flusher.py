@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 
 from pixeltrail.recording.spool import Spool, read_segment
-from pixeltrail.store.db import upgrade
+from pixeltrail.store.db import upgrade, write_transaction
 from pixeltrail.store.events import events_of_messages, insert_events, update_verdicts
 from pixeltrail.store.ip_ranges import ranges
 from pixeltrail.tracking.classify import Rules, classify_message
@@ -160,7 +160,7 @@ class Flusher:
     def _commit(self, hits: list[Hit], paths: list[Path]) -> int:
         if not paths:
             return 0
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             inserted = record_hits(conn, hits, self.rules(conn))
         for path in paths:
             path.unlink(missing_ok=True)
@@ -172,7 +172,7 @@ class Flusher:
         if not fallback:
             return 0
         hits = list(fallback)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             inserted = record_hits(conn, hits, self.rules(conn))
         for _ in hits:
             fallback.popleft()

@@ -53,7 +53,7 @@ def make_engine(url: str) -> Engine:
         ) from None
     scheme = parsed.drivername
     if scheme in _SQLITE_DRIVERS:
-        return _sqlite_engine(parsed.set(drivername="sqlite+pysqlite"))
+        return _sqlite_engine(parsed)
     if scheme in _POSTGRES_DRIVERS:
         return create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
     raise StoreError(
@@ -65,7 +65,13 @@ def make_engine(url: str) -> Engine:
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database
     if database and database != ":memory:" and not url.query.get("uri"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create {folder} for the SQLite database: {exc.strerror}"
+            ) from None
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")

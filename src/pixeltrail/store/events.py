@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Insert, Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pixeltrail.store.schema import events
+from pixeltrail.store.schema import events as events_table
 from pixeltrail.tracking.hits import Event, Hit, HitKind, Verdict, now_ms
 
 # Rows per statement: bounded statement size whatever the batch (13 columns stays far below
@@ -18,7 +18,7 @@ BATCH = 500
 # Rows fetched at a time when streaming.
 STREAM_CHUNK = 1000
 
-_ORDER = (events.c.at_ms, events.c.id)
+_ORDER = (events_table.c.at_ms, events_table.c.id)
 
 T = TypeVar("T")
 
@@ -32,10 +32,11 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def _insert_ignoring_duplicates(conn: Connection) -> Insert:
     name = conn.dialect.name
+    key = [events_table.c.id]
     if name == "sqlite":
-        return sqlite.insert(events).on_conflict_do_nothing(index_elements=[events.c.id])
+        return sqlite.insert(events_table).on_conflict_do_nothing(index_elements=key)
     if name == "postgresql":
-        return postgresql.insert(events).on_conflict_do_nothing(index_elements=[events.c.id])
+        return postgresql.insert(events_table).on_conflict_do_nothing(index_elements=key)
     raise NotImplementedError(f"events cannot be stored in {name}")
 
 
@@ -82,17 +83,17 @@ def _event_of(row: Row[Any]) -> Event:
     return Event(hit=hit, classification=row.classification, reason=row.reason)
 
 
-def insert_events(conn: Connection, batch: Sequence[Event]) -> int:
+def insert_events(conn: Connection, events: Sequence[Event]) -> int:
     """Store events, skipping ids already stored (replaying a batch is harmless).
 
     Returns how many rows were inserted.
     """
-    if not batch:
+    if not events:
         return 0
-    statement = _insert_ignoring_duplicates(conn).returning(events.c.id)
+    statement = _insert_ignoring_duplicates(conn).returning(events_table.c.id)
     recorded_at_ms = now_ms()
     inserted = 0
-    for chunk in _chunks(batch, BATCH):
+    for chunk in _chunks(events, BATCH):
         rows = [_row_of(event, recorded_at_ms) for event in chunk]
         # RETURNING lists only the rows inserted: rowcount of an executemany is not reliable.
         inserted += len(conn.execute(statement, rows).all())
@@ -102,8 +103,8 @@ def insert_events(conn: Connection, batch: Sequence[Event]) -> int:
 def update_verdicts(conn: Connection, changes: Sequence[tuple[str, Verdict]]) -> None:
     """Set the classification and reason of events by id (unknown ids are ignored)."""
     statement = (
-        update(events)
-        .where(events.c.id == bindparam("event_id"))
+        update(events_table)
+        .where(events_table.c.id == bindparam("event_id"))
         .values(classification=bindparam("new_classification"), reason=bindparam("new_reason"))
     )
     for chunk in _chunks(changes, BATCH):
@@ -124,7 +125,7 @@ def events_of_messages(conn: Connection, message_ids: Collection[str]) -> list[E
     """Every event of these messages, oldest first (ties by id)."""
     found: list[Event] = []
     for chunk in _chunks(sorted(set(message_ids)), BATCH):
-        query = select(events).where(events.c.message_id.in_(chunk))
+        query = select(events_table).where(events_table.c.message_id.in_(chunk))
         found += (_event_of(row) for row in conn.execute(query))
     found.sort(key=lambda event: (event.hit.at_ms, event.hit.id))
     return found
@@ -136,13 +137,13 @@ def list_events(conn: Connection, message_id: str | None = None) -> Iterator[Eve
     Rows are fetched as the iterator is consumed (a server-side cursor on PostgreSQL), so
     memory stays flat whatever the table's size. Consume it inside the caller's transaction.
     """
-    query = select(events).order_by(*_ORDER)
+    query = select(events_table).order_by(*_ORDER)
     if message_id is not None:
-        query = query.where(events.c.message_id == message_id)
+        query = query.where(events_table.c.message_id == message_id)
     with conn.execute(query, execution_options={"yield_per": STREAM_CHUNK}) as result:
         for row in result:
             yield _event_of(row)
 
 
 def count_events(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(events)).scalar_one()
+    return conn.execute(select(func.count()).select_from(events_table)).scalar_one()

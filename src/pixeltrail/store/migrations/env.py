@@ -28,16 +28,17 @@ def _run(conn: Connection) -> None:
         context.run_migrations()
 
 
+def _url() -> str:
+    # From the alembic command line: sqlalchemy.url if the ini file has one, else the setting.
+    return context.config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url
+
+
 def _run_online() -> None:
     conn = context.config.attributes.get("connection")
-    if conn is not None:
+    if conn is not None:  # pixeltrail.store.db.upgrade passes its connection
         _run(conn)
         return
-    # Run from the alembic command line with -x or sqlalchemy.url: open our own engine.
-    url = context.config.get_main_option("sqlalchemy.url")
-    if url is None:
-        url = Settings.from_env().database_url
-    engine = make_engine(url)
+    engine = make_engine(_url())
     try:
         with engine.connect() as own:
             _run(own)
@@ -47,7 +48,7 @@ def _run_online() -> None:
 
 if context.is_offline_mode():
     context.configure(
-        url=context.config.get_main_option("sqlalchemy.url"),
+        url=_url(),
         target_metadata=metadata,
         literal_binds=True,
     )
