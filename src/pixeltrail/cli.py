@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import click
@@ -20,6 +22,10 @@ class _Group(click.Group):
         except ConfigError as exc:
             # A setting that cannot work is the user's to fix: say which, no traceback.
             raise click.ClickException(str(exc)) from None
+        except BrokenPipeError:
+            # The reader went away (`pixeltrail events --json | head`): stop quietly.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

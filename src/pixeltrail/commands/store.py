@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -122,8 +123,11 @@ def events(message_id: str | None, as_json: bool) -> None:
     """Recorded opens and clicks: a summary per message, or every event with --json."""
     if message_id is not None and (error := message_id_error(message_id)):
         raise click.BadParameter(error, param_hint="--message-id")
-    with _store() as engine, engine.connect() as conn:
-        stream = list_events(conn, message_id)
+    with (
+        _store() as engine,
+        engine.connect() as conn,
+        contextlib.closing(list_events(conn, message_id)) as stream,
+    ):
         if as_json:
             for event in stream:
                 click.echo(json.dumps(event.as_record(), ensure_ascii=False))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -131,7 +131,7 @@ def events_of_messages(conn: Connection, message_ids: Collection[str]) -> list[E
     return found
 
 
-def list_events(conn: Connection, message_id: str | None = None) -> Iterator[Event]:
+def list_events(conn: Connection, message_id: str | None = None) -> Generator[Event, None, None]:
     """Events oldest first (ties by id), all or one message's, streamed in chunks.
 
     Rows are fetched as the iterator is consumed (a server-side cursor on PostgreSQL), so
