@@ -9,10 +9,12 @@ from typing import Any
 import click
 
 from pixeltrail import __version__
+from pixeltrail.commands.accounts import account
 from pixeltrail.commands.instrument import inspect, instrument
 from pixeltrail.commands.serve import serve
 from pixeltrail.commands.store import db, events, ip_ranges
 from pixeltrail.config import ConfigError
+from pixeltrail.platform.errors import PlatformError
 
 
 class _Group(click.Group):
@@ -22,6 +24,8 @@ class _Group(click.Group):
         except ConfigError as exc:
             # A setting that cannot work is the user's to fix: say which, no traceback.
             raise click.ClickException(str(exc)) from None
+        except PlatformError as exc:
+            raise click.ClickException(exc.message) from None
         except BrokenPipeError:
             # The reader went away (`pixeltrail events --json | head`): stop quietly.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -40,3 +44,4 @@ main.add_command(serve)
 main.add_command(db)
 main.add_command(events)
 main.add_command(ip_ranges)
+main.add_command(account)

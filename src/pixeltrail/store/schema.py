@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -58,4 +60,167 @@ ip_ranges = Table(
     Column("network", String(49), nullable=False),
     Column("loaded_at_ms", BigInteger, nullable=False),
     UniqueConstraint("source", "network"),
+)
+
+# ---- the platform: accounts and what they own ---------------------------------------------
+# Ids are opaque random strings with a prefix naming the kind (acct_, dom_, mbx_, ct_, cmp_...);
+# an id never reveals how many rows exist or lets one guess another account's ids.
+ID = 32
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("default_track_opens", Boolean, nullable=False),
+    Column("anonymize_ips", Boolean, nullable=False),
+    Column("retention_days", Integer, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+# API keys are shown once; only a SHA-256 of the (high-entropy) key is kept, found by prefix.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("last_used_at_ms", BigInteger, nullable=True),
+    Column("revoked_at_ms", BigInteger, nullable=True),
+)
+
+# A hostname belongs to one account at most, whatever its status.
+tracking_domains = Table(
+    "tracking_domains",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("hostname", String(253), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("cname_target", String(253), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("checked_at_ms", BigInteger, nullable=True),
+    Column("verified_at_ms", BigInteger, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+# smtp_url_encrypted is None for the built-in outbox.
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("from_email", String(320), nullable=False),
+    Column("from_name", String(200), nullable=False),
+    Column("smtp_url_encrypted", Text, nullable=True),
+    Column("daily_limit", Integer, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("first_name", String(200), nullable=False),
+    Column("last_name", String(200), nullable=False),
+    Column("company", String(200), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "email"),
+)
+
+# Suppressed addresses are never sent to: reason is unsubscribed, bounced or manual.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("account_id", String(ID), ForeignKey("accounts.id"), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("reason", String(16), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("mailbox_id", String(ID), ForeignKey("mailboxes.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("schedule", JSON, nullable=False),
+    Column("track_opens", Boolean, nullable=False),
+    Column("track_clicks", Boolean, nullable=False),
+    Column("track_text_links", Boolean, nullable=False),
+    Column("tracking_domain_id", String(ID), ForeignKey("tracking_domains.id"), nullable=True),
+    Column("start_at_ms", BigInteger, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+campaign_steps = Table(
+    "campaign_steps",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("campaign_id", String(ID), ForeignKey("campaigns.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=True),
+    Column("delay_days", Integer, nullable=False),
+    UniqueConstraint("campaign_id", "position"),
+)
+
+# A contact in a campaign's sequence: next_step is the position of the step not yet scheduled.
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("campaign_id", String(ID), ForeignKey("campaigns.id"), primary_key=True),
+    Column("contact_id", String(ID), ForeignKey("contacts.id"), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("next_step", Integer, nullable=False),
+    Column("added_at_ms", BigInteger, nullable=False),
+)
+
+# One outgoing email. Its id is the message id in tracking tokens (random, 16 characters).
+# Tracking settings and the tracking base are a snapshot taken when it was scheduled.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False),
+    Column("campaign_id", String(ID), ForeignKey("campaigns.id"), nullable=False),
+    Column("step_id", String(ID), ForeignKey("campaign_steps.id"), nullable=False),
+    Column("contact_id", String(ID), ForeignKey("contacts.id"), nullable=False),
+    Column("mailbox_id", String(ID), ForeignKey("mailboxes.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("send_at_ms", BigInteger, nullable=False),
+    Column("track_opens", Boolean, nullable=False),
+    Column("track_clicks", Boolean, nullable=False),
+    Column("track_text_links", Boolean, nullable=False),
+    Column("tracking_base_url", String(300), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("sent_at_ms", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Index(None, "campaign_id", "status"),
+    Index(None, "status", "send_at_ms"),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -11,11 +12,13 @@ from sqlalchemy import Engine
 from pixeltrail.config import Settings
 from pixeltrail.recording.flusher import Flusher
 from pixeltrail.recording.spool import Spool
-from pixeltrail.store.db import make_engine
+from pixeltrail.store.db import make_engine, upgrade
+from pixeltrail.web.api.app import mounted_api
 from pixeltrail.web.client_ip import ClientAddress
 from pixeltrail.web.tracking import Receive, Scope, Send, TrackingApp
 
 log = logging.getLogger("pixeltrail.server")
+MIGRATE_TIMEOUT = 15.0
 
 
 class Server:
@@ -32,6 +35,7 @@ class Server:
             spool=self.spool,
             client=ClientAddress(settings.trusted_proxies),
             health=self.health,
+            inner=mounted_api(self.engine, settings),
         )
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -64,10 +68,18 @@ class Server:
         else:
             await self.tracking(scope, receive, send)
 
+    async def _migrate(self) -> None:
+        """Bring the schema up to date before the API answers; the flusher retries on failure."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(upgrade, self.engine), MIGRATE_TIMEOUT)
+        except Exception as exc:
+            log.error("database not ready at start-up (%s); tracking answers, events wait", exc)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await self._migrate()
                 self.flusher.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -1,0 +1,51 @@
+"""`pixeltrail account ...`: create accounts and read or change their settings."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from pixeltrail.commands.common import account_option, open_engine, resolve_account
+from pixeltrail.platform.accounts import create_account, get_account
+from pixeltrail.store.db import write_transaction
+
+
+@click.group()
+def account() -> None:
+    """Accounts: who uses this instance."""
+
+
+@account.command("create")
+@click.option("--name", required=True, help="The account's name (a company or team).")
+@click.option("--owner-email", required=True, help="The owner's email address (sign-in).")
+@click.option("--password", help="The owner's password for the dashboard (optional).")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone.")
+@click.option("--json", "as_json", is_flag=True, help="Print {account_id, api_key} as JSON.")
+def account_create(
+    name: str, owner_email: str, password: str | None, timezone: str, as_json: bool
+) -> None:
+    """Create an account and print its id and first API key (shown only this once)."""
+    with open_engine() as engine, write_transaction(engine) as conn:
+        created, key = create_account(conn, name, owner_email, password, timezone)
+    if as_json:
+        click.echo(json.dumps({"account_id": created.id, "api_key": key}))
+    else:
+        click.echo(f"account  {created.id}  ({created.name})")
+        click.echo(f"API key  {key}")
+        click.echo("Keep the key: it is not shown again.", err=True)
+
+
+@account.command("show")
+@account_option
+@click.option("--json", "as_json", is_flag=True)
+def account_show(account_id: str | None, as_json: bool) -> None:
+    """Show an account's settings."""
+    with open_engine() as engine, engine.begin() as conn:
+        found = get_account(conn, resolve_account(conn, account_id))
+    record = found.as_record()
+    if as_json:
+        click.echo(json.dumps(record))
+    else:
+        for key, value in record.items():
+            click.echo(f"{key:20} {value}")

@@ -1,0 +1,51 @@
+"""What API routes depend on: a connection in a transaction, and the caller's account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Connection, Engine
+
+from pixeltrail.config import Settings
+from pixeltrail.platform.accounts import authenticate
+from pixeltrail.platform.errors import Unauthorized
+from pixeltrail.store.db import write_transaction
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def connection(request: Request) -> Iterator[Connection]:
+    """One transaction per request: committed when the route returns, rolled back if it raises."""
+    engine = engine_of(request)
+    if request.method in {"GET", "HEAD"}:
+        with engine.begin() as conn:
+            yield conn
+    else:
+        with write_transaction(engine) as conn:
+            yield conn
+
+
+Conn = Annotated[Connection, Depends(connection)]
+
+
+def account_id(request: Request, conn: Conn) -> str:
+    """The account of the bearer API key; 401 without a valid one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
+    return authenticate(conn, key.strip())
+
+
+AccountId = Annotated[str, Depends(account_id)]
+SettingsDep = Annotated[Settings, Depends(settings_of)]
