@@ -10,6 +10,9 @@ import click
 
 from pixeltrail import __version__
 from pixeltrail.commands.accounts import account
+from pixeltrail.commands.campaigns import campaigns, mailboxes
+from pixeltrail.commands.contacts import contacts
+from pixeltrail.commands.domains import domains
 from pixeltrail.commands.instrument import inspect, instrument
 from pixeltrail.commands.serve import serve
 from pixeltrail.commands.store import db, events, ip_ranges
@@ -45,3 +48,7 @@ main.add_command(db)
 main.add_command(events)
 main.add_command(ip_ranges)
 main.add_command(account)
+main.add_command(domains)
+main.add_command(mailboxes)
+main.add_command(contacts)
+main.add_command(campaigns)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -21,6 +22,12 @@ class ConfigError(ValueError):
     """A setting with a value that cannot work; the message names the variable."""
 
 
+def _tracking_scheme(value: str) -> str:
+    if value not in {"http", "https"}:
+        raise ConfigError(f"PIXELTRAIL_TRACKING_SCHEME is http or https, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, with the environment variable that sets it.
@@ -34,6 +41,12 @@ class Settings:
       data directory (WAL mode). PostgreSQL: postgresql+psycopg://user@host/db.
     - trusted_proxies (PIXELTRAIL_TRUSTED_PROXIES): comma-separated addresses or networks
       whose X-Forwarded-For is believed; default none.
+    - cname_target (PIXELTRAIL_CNAME_TARGET): the hostname custom tracking domains point
+      their CNAME at; default the host of the base URL.
+    - dns_servers (PIXELTRAIL_DNS_SERVERS): comma-separated host:port resolvers for domain
+      verification; default the system's.
+    - tracking_scheme (PIXELTRAIL_TRACKING_SCHEME): scheme of links on custom tracking
+      domains, https (default) or http (local testing).
     """
 
     data_dir: Path
@@ -41,6 +54,9 @@ class Settings:
     base_url: str
     database_url: str
     trusted_proxies: tuple[str, ...] = ()
+    cname_target: str = ""
+    dns_servers: tuple[str, ...] = ()
+    tracking_scheme: str = "https"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -54,6 +70,11 @@ class Settings:
             database_url=env.get("PIXELTRAIL_DATABASE_URL")
             or f"sqlite:///{Path(data_dir) / 'pixeltrail.db'}",
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
+            cname_target=env.get("PIXELTRAIL_CNAME_TARGET", ""),
+            dns_servers=tuple(
+                s.strip() for s in env.get("PIXELTRAIL_DNS_SERVERS", "").split(",") if s.strip()
+            ),
+            tracking_scheme=_tracking_scheme(env.get("PIXELTRAIL_TRACKING_SCHEME", "https")),
         )
 
     def key_ring(self) -> KeyRing:
@@ -76,3 +97,13 @@ class Settings:
             return LinkBuilder(base_url or self.base_url, self.signer())
         except ValueError as exc:
             raise ConfigError(f"base URL: {exc}") from None
+
+    @property
+    def instance_host(self) -> str:
+        """The host (no port) of the base URL: the instance's own tracking host."""
+        return urlsplit(self.base_url).hostname or ""
+
+    @property
+    def cname_host(self) -> str:
+        """What a custom tracking domain's CNAME must point at."""
+        return (self.cname_target or self.instance_host).rstrip(".").lower()

@@ -1,0 +1,960 @@
+"""Tracking server throughput: pixeltrail's /o/ and /c/ against nginx on one core, side by side.
+
+nginx serves a static 43-byte GIF for /o/ and `return 302` for /c/; pixeltrail verifies the
+token, records the hit (spool, then the database through its flusher) and answers the same.
+Both run pinned to one core (`taskset`), one after the other; wrk runs pinned to another core
+with 64 connections, rotating over 1,000 signed URLs of 1,000 messages with realistic user
+agents. Runs are interleaved (nginx then pixeltrail, then pixeltrail then nginx, ...) and the
+medians of requests/s, p50 and p99 are reported with their ratios.
+
+After every pixeltrail run the benchmark waits until the flusher has moved everything into
+the database and compares the responses wrk counted with the events stored; /healthz is
+sampled every 100 ms during the run for the flusher's lag.
+
+Needs Debian's `wrk` and `nginx-light` (or `nginx`): apt-get install -y wrk nginx-light
+
+    .venv/bin/python bench/server.py            # print the tables
+    .venv/bin/python bench/server.py --write    # and update docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine
+
+from pixeltrail.recording.flusher import Flusher
+from pixeltrail.recording.spool import Spool
+from pixeltrail.store.db import make_engine
+from pixeltrail.store.events import count_events
+from pixeltrail.tracking.hits import Hit, new_event_id, now_ms
+from pixeltrail.tracking.keys import KeyRing
+from pixeltrail.tracking.links import LinkBuilder
+from pixeltrail.tracking.tokens import TokenSigner, new_message_id
+from pixeltrail.web.tracking import PIXEL_GIF
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs" / "benchmarks.md"
+BEGIN = "<!-- bench:server -->"
+END = "<!-- /bench:server -->"
+COMMAND = ".venv/bin/python bench/server.py --write"
+APT_INSTALL = "apt-get install -y wrk nginx-light"
+
+# A fixed, public benchmark key: tokens are signed exactly as in production, nothing is secret.
+BENCH_SECRET = "bench-only-secret-key-0123456789"
+GOAL_RATIO = 0.33
+GOAL_P99_MS = 4.0
+TIMES = "\N{MULTIPLICATION SIGN}"
+GE = "\N{GREATER-THAN OR EQUAL TO}"
+LE = "\N{LESS-THAN OR EQUAL TO}"
+SAMPLE_EVERY = 0.1  # seconds between /healthz samples during a run
+SETTLE_SECONDS = 1.0  # the database count must stay put this long to count as drained
+DRAIN_TIMEOUT = 600.0
+
+Kind = Literal["o", "c"]
+KINDS: tuple[Kind, ...] = ("o", "c")
+KIND_LABEL: dict[Kind, str] = {"o": "`/o/<token>` (43-byte GIF)", "c": "`/c/<token>` (302)"}
+
+# Opens come from mail clients and their image proxies, clicks from browsers.
+OPEN_AGENTS = (
+    "Mozilla/5.0",  # Apple Mail Privacy Protection
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148",
+    "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)",
+    "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:115.0) Gecko/20100101 Thunderbird/115.10.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.6367.82 Mobile Safari/537.36",
+)
+CLICK_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.4.1 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.6367.82 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.80",
+)
+_SHOP = "https://www.northwind-outfitters.com"
+_UTM = "utm_source=newsletter&utm_medium=email&utm_campaign=2024-06-summer"
+_PAGES = (
+    "collections/summer-sale?sort=featured",
+    "products/alpine-trail-jacket?variant=4101",
+    "products/ridge-merino-base-layer?variant=4102",
+    "products/summit-38l-backpack?variant=4103",
+    "products/canyon-hiking-boot?variant=4104",
+    "blogs/journal/2024/06/five-overnight-hikes?lang=en",
+    "account/preferences?tab=email",
+)
+
+
+# ---------------------------------------------------------------------- tools
+
+
+@dataclass(frozen=True)
+class Tools:
+    wrk: str
+    nginx: str
+    taskset: str
+
+
+def find_tools() -> Tools:
+    """wrk, nginx and taskset, or exit saying which apt-get install brings them."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    found = {name: shutil.which(name, path=search) for name in ("wrk", "nginx", "taskset")}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        packages = {"wrk": "wrk", "nginx": "nginx-light", "taskset": "util-linux"}
+        install = " ".join(packages[name] for name in missing)
+        sys.exit(
+            f"bench/server.py needs {', '.join(missing)}, not installed here. "
+            "On Debian or Ubuntu, as root:\n\n"
+            f"    apt-get update && apt-get install -y {install}\n\n"
+            "(`nginx` instead of `nginx-light` works too; the benchmark starts its own nginx "
+            "with a generated config and never touches the system one.)"
+        )
+    return Tools(wrk=str(found["wrk"]), nginx=str(found["nginx"]), taskset=str(found["taskset"]))
+
+
+def tool_version(command: Sequence[str], pattern: str) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    match = re.search(pattern, result.stdout + result.stderr)
+    return match.group(1) if match else "unknown"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    sys.exit(f"timed out waiting for {what}")
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"User-Agent": CLICK_AGENTS[0]})
+        response = conn.getresponse()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, headers, response.read()
+    finally:
+        conn.close()
+
+
+def answers(port: int) -> bool:
+    try:
+        http_get(port, "/robots.txt", timeout=1.0)
+    except OSError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------- workloads
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One wrk Lua script: `count` tracking URLs of `count` different messages."""
+
+    kind: Kind
+    script: Path
+    sample_path: str
+    message_ids: tuple[str, ...]
+
+
+def lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+WRK_LUA = """\
+-- Generated by bench/server.py: rotate over pre-formatted requests, report as one line.
+local items = {
+%(items)s
+}
+local requests = {}
+local count = 0
+local next_request = 0
+
+function init(args)
+  for k, item in ipairs(items) do
+    requests[k] = wrk.format("GET", item[1], { ["User-Agent"] = item[2] })
+  end
+  count = #requests
+end
+
+function request()
+  next_request = next_request %% count + 1
+  return requests[next_request]
+end
+
+function done(summary, latency, reqs)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH-RESULT requests=%%d duration_us=%%d bytes=%%d connect=%%d read=%%d write=%%d "
+    .. "status=%%d timeout=%%d p50_us=%%d p99_us=%%d max_us=%%d\\n",
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+def make_workload(links: LinkBuilder, kind: Kind, count: int, path: Path) -> Workload:
+    items: list[tuple[str, str]] = []
+    message_ids = tuple(new_message_id() for _ in range(count))
+    for i, message_id in enumerate(message_ids):
+        if kind == "o":
+            url = links.open_url(message_id)
+            agent = OPEN_AGENTS[i % len(OPEN_AGENTS)]
+        else:
+            page = _PAGES[i % len(_PAGES)]
+            separator = "&" if "?" in page else "?"
+            destination = f"{_SHOP}/{page}{separator}{_UTM}&utm_content=link-{i % 40 + 1}"
+            url = links.click_url(message_id, i % 40 + 1, destination)
+            agent = CLICK_AGENTS[i % len(CLICK_AGENTS)]
+        items.append((urlsplit(url).path, agent))
+    body = ",\n".join(f"  {{{lua_string(p)}, {lua_string(a)}}}" for p, a in items)
+    path.write_text(WRK_LUA % {"items": body}, encoding="utf-8")
+    return Workload(kind, path, items[0][0], message_ids)
+
+
+# ---------------------------------------------------------------------- wrk
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int  # responses wrk read completely, whatever their status
+    duration_s: float
+    status_errors: int  # responses with a status of 400 or more
+    socket_errors: int  # connect, read, write errors and timeouts
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s
+
+    @property
+    def answered(self) -> int:
+        """Responses with a 2xx or 3xx status."""
+        return self.requests - self.status_errors
+
+
+_RESULT = re.compile(r"^BENCH-RESULT (.*)$", re.MULTILINE)
+
+
+def parse_wrk(output: str) -> WrkResult:
+    match = _RESULT.search(output)
+    if match is None:
+        sys.exit(f"wrk printed no result line:\n{output}")
+    values = {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+    return WrkResult(
+        requests=values["requests"],
+        duration_s=values["duration_us"] / 1e6,
+        status_errors=values["status"],
+        socket_errors=sum(values[k] for k in ("connect", "read", "write", "timeout")),
+        p50_ms=values["p50_us"] / 1000,
+        p99_ms=values["p99_us"] / 1000,
+        max_ms=values["max_us"] / 1000,
+    )
+
+
+def run_wrk(
+    tools: Tools, cpu: int, port: int, workload: Workload, seconds: float, connections: int
+) -> WrkResult:
+    command = [
+        tools.taskset,
+        "-c",
+        str(cpu),
+        tools.wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "-s",
+        str(workload.script),
+        f"http://127.0.0.1:{port}/",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return parse_wrk(result.stdout)
+
+
+# ---------------------------------------------------------------------- servers
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    server_tokens off;
+    # As many requests per connection as wrk sends (nginx closes after 1000 by default;
+    # uvicorn never does).
+    keepalive_requests 10000000;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen 127.0.0.1:{port} default_server;
+        # `alias` in a prefix location appends the rest of the URI to the file name, so
+        # every /o/<token> is rewritten to the one file instead.
+        location /o/ {{
+            root {tmp}/www;
+            rewrite ^ /pixel.gif break;
+            default_type image/gif;
+            etag off;
+            add_header Cache-Control "no-cache, no-store, must-revalidate, private";
+            add_header Pragma "no-cache";
+            add_header Expires "Thu, 01 Jan 1970 00:00:00 GMT";
+            add_header X-Robots-Tag "noindex, nofollow";
+        }}
+        location /c/ {{
+            add_header Cache-Control "no-store";
+            add_header X-Robots-Tag "noindex, nofollow";
+            return 302 https://example.com/;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Process:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            sys.exit(f"{self.name} exited ({self.process.returncode}):\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start(name: str, command: list[str], env: dict[str, str], log: Path, port: int) -> Process:
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = Process(name, port, process, log)
+
+    def up() -> bool:
+        proc.check_alive()
+        return answers(port)
+
+    wait_until(up, f"{name} to answer on port {port}")
+    return proc
+
+
+def start_nginx(tools: Tools, cpu: int, tmp: Path) -> Process:
+    home = tmp / "nginx"
+    (home / "www").mkdir(parents=True)
+    (home / "www" / "pixel.gif").write_bytes(PIXEL_GIF)
+    port = free_port()
+    conf = home / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=home, port=port), encoding="utf-8")
+    command = [
+        tools.taskset,
+        "-c",
+        str(cpu),
+        tools.nginx,
+        "-p",
+        f"{home}/",
+        "-c",
+        str(conf),
+        "-e",
+        str(home / "nginx-error.log"),
+    ]
+    return start("nginx", command, dict(os.environ), home / "stdout.log", port)
+
+
+@dataclass
+class Pixeltrail:
+    process: Process
+    engine: Engine
+    links: LinkBuilder
+
+
+def start_pixeltrail(tools: Tools, cpu: int, tmp: Path) -> Pixeltrail:
+    data = tmp / "pixeltrail"
+    data.mkdir()
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    database_url = f"sqlite:///{data / 'pixeltrail.db'}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PIXELTRAIL_")},
+        "PIXELTRAIL_DATA_DIR": str(data),
+        "PIXELTRAIL_SECRET_KEY": BENCH_SECRET,
+        "PIXELTRAIL_DATABASE_URL": database_url,
+        "PIXELTRAIL_BASE_URL": base_url,
+    }
+    script = Path(sys.executable).parent / "pixeltrail"
+    program = [str(script)] if script.exists() else [sys.executable, "-m", "pixeltrail"]
+    command = [
+        tools.taskset,
+        "-c",
+        str(cpu),
+        *program,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    process = start("pixeltrail", command, env, tmp / "pixeltrail.log", port)
+    links = LinkBuilder(base_url, TokenSigner(KeyRing.parse(BENCH_SECRET)))
+    return Pixeltrail(process, make_engine(database_url), links)
+
+
+def check_answers(nginx: Process, pixeltrail: Pixeltrail, workloads: Sequence[Workload]) -> None:
+    """Both servers answer the benchmark's URLs as they should (checked once, untimed)."""
+    for workload in workloads:
+        for name, port in (("nginx", nginx.port), ("pixeltrail", pixeltrail.process.port)):
+            status, headers, body = http_get(port, workload.sample_path)
+            if workload.kind == "o":
+                ok = status == 200 and body == PIXEL_GIF and headers["content-type"] == "image/gif"
+            else:
+                ok = status == 302 and headers.get("location", "").startswith("https://")
+            if not ok:
+                sys.exit(f"{name} answered {workload.sample_path} with {status} {headers}")
+
+
+# ---------------------------------------------------------------------- recording
+
+
+@dataclass
+class Sampler:
+    """Samples pixeltrail's /healthz every 100 ms in a thread: (seconds, recorded, lag, waiting)."""
+
+    port: int
+    samples: list[tuple[float, int, int, int]] = field(default_factory=list)
+    failures: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def health(self) -> dict[str, Any]:
+        status, _, body = http_get(self.port, "/healthz")
+        report: dict[str, Any] = json.loads(body)
+        if status != 200:
+            sys.exit(f"pixeltrail /healthz answered {status}: {report}")
+        return report
+
+    def sample(self, started: float) -> None:
+        try:
+            database = self.health()["database"]
+        except OSError:
+            self.failures += 1  # a sample that timed out under load: skipped
+            return
+        self.samples.append(
+            (
+                time.monotonic() - started,
+                int(database["recorded"]),
+                int(database["lag_ms"]),
+                int(database["segments_waiting"]),
+            )
+        )
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        started = time.monotonic()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.sample(started)
+                self._stop.wait(SAMPLE_EVERY)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
+
+
+def stored(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return count_events(conn)
+
+
+def wait_drained(pixeltrail: Pixeltrail, expected_at_least: int) -> tuple[int, float]:
+    """Wait until the flusher has moved everything: (events in the database, seconds it took).
+
+    Drained: no ready segment waits, and the database count has not moved for a second
+    (longer than the flusher's 0.2 s interval plus a commit) and is at least what was answered.
+    """
+    sampler = Sampler(pixeltrail.process.port)
+    started = time.monotonic()
+    last_count, last_change = -1, started
+    while time.monotonic() - started < DRAIN_TIMEOUT:
+        pixeltrail.process.check_alive()
+        waiting = int(sampler.health()["database"]["segments_waiting"])
+        count = stored(pixeltrail.engine)
+        now = time.monotonic()
+        if count != last_count:
+            last_count, last_change = count, now
+        elif waiting == 0 and count >= expected_at_least and now - last_change >= SETTLE_SECONDS:
+            return count, last_change - started
+        elif waiting == 0 and now - last_change >= 3 * SETTLE_SECONDS:
+            return count, last_change - started  # fewer than answered: reported as lost
+        time.sleep(SAMPLE_EVERY)
+    sys.exit(f"the flusher did not drain the spool within {DRAIN_TIMEOUT:.0f}s")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What happened to the hits of one pixeltrail run."""
+
+    label: str
+    answered: int  # 2xx/3xx responses wrk counted
+    in_flight_bound: int  # connections: requests that may have been recorded but not counted
+    events: int  # rows the run added to the database
+    load_seconds: float
+    recorded_during_load: int  # events the flusher committed while wrk was running
+    drain_seconds: float  # after wrk stopped, until the last event was committed
+    lags_ms: tuple[int, ...]  # /healthz lag_ms samples during the run (after its first commit)
+    waiting_max: int  # most ready segments waiting at once
+
+    @property
+    def difference(self) -> int:
+        return self.events - self.answered
+
+    @property
+    def consistent(self) -> bool:
+        return 0 <= self.difference <= self.in_flight_bound
+
+    @property
+    def load_rate(self) -> float:
+        return self.recorded_during_load / self.load_seconds
+
+    @property
+    def backlog(self) -> int:
+        return self.events - self.recorded_during_load
+
+    @property
+    def drain_rate(self) -> float | None:
+        if self.backlog < 1000 or self.drain_seconds <= 0:
+            return None
+        return self.backlog / self.drain_seconds
+
+
+def run_pixeltrail(
+    tools: Tools, args: argparse.Namespace, pixeltrail: Pixeltrail, workload: Workload, label: str
+) -> tuple[WrkResult, Recording]:
+    before = stored(pixeltrail.engine)
+    sampler = Sampler(pixeltrail.process.port)
+    recorded_before = int(sampler.health()["database"]["recorded"])
+    with sampler.running():
+        result = run_wrk(
+            tools, args.client_cpu, pixeltrail.process.port, workload, args.duration, args.c
+        )
+    samples = sampler.samples
+    load_end = samples[-1][1] if samples else recorded_before
+    # lag_ms is the age of the oldest hit of the last committed batch: samples count once
+    # this run's first batch has been committed.
+    lags = tuple(lag for _, recorded, lag, _ in samples if recorded > recorded_before)
+    total, drain = wait_drained(pixeltrail, before + result.answered)
+    recording = Recording(
+        label=label,
+        answered=result.answered,
+        in_flight_bound=args.c,
+        events=total - before,
+        load_seconds=result.duration_s,
+        recorded_during_load=load_end - recorded_before,
+        drain_seconds=drain,
+        lags_ms=lags,
+        waiting_max=max((w for *_, w in samples), default=0),
+    )
+    return result, recording
+
+
+# ---------------------------------------------------------------------- flusher alone
+
+
+def flusher_alone(hits: int, messages: int, tmp: Path) -> tuple[float, float]:
+    """Spool `hits` hits of `messages` messages, then time one flush into a fresh SQLite file.
+
+    Returns (spool appends per second, events flushed per second), in this process.
+    """
+    folder = tmp / "flusher-alone"
+    spool = Spool(folder / "spool")
+    engine = make_engine(f"sqlite:///{folder / 'pixeltrail.db'}")
+    try:
+        flusher = Flusher(spool, engine)
+        flusher.flush_once()  # creates the schema, outside the timing
+        ids = [new_message_id() for _ in range(messages)]
+        batch = [
+            Hit(
+                id=new_event_id(),
+                kind="open",
+                message_id=ids[i % messages],
+                link=None,
+                destination=None,
+                at_ms=now_ms(),
+                ip="203.0.113.7",
+                user_agent=OPEN_AGENTS[i % len(OPEN_AGENTS)],
+                method="GET",
+            )
+            for i in range(hits)
+        ]
+        started = time.perf_counter()
+        for hit in batch:
+            spool.append(hit)
+        appended = time.perf_counter() - started
+        started = time.perf_counter()
+        flushed = flusher.flush_once()
+        elapsed = time.perf_counter() - started
+        spool.close()
+        if flushed != hits:
+            sys.exit(f"flusher alone: {flushed} of {hits} hits stored")
+        return hits / appended, hits / elapsed
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------------- report
+
+
+@dataclass
+class Series:
+    server: str
+    kind: Kind
+    results: list[WrkResult] = field(default_factory=list)
+
+    def median(self, value: Callable[[WrkResult], float]) -> float:
+        return statistics.median(value(r) for r in self.results)
+
+
+def _rps(r: WrkResult) -> float:
+    return r.rps
+
+
+def _p50(r: WrkResult) -> float:
+    return r.p50_ms
+
+
+def _p99(r: WrkResult) -> float:
+    return r.p99_ms
+
+
+def _series_row(series: Series, label: str) -> str:
+    rates = [r.rps for r in series.results]
+    errors = sum(r.status_errors + r.socket_errors for r in series.results)
+    return (
+        f"| {label} | {series.server} | {series.median(_rps):,.0f} | "
+        f"{min(rates):,.0f} to {max(rates):,.0f} | {series.median(_p50):.2f} | "
+        f"{series.median(_p99):.2f} | {max(r.p99_ms for r in series.results):.2f} | {errors} |"
+    )
+
+
+def _lag(lags: Sequence[int]) -> str:
+    if not lags:
+        return "n/a"
+    return f"{statistics.median(lags):,.0f} / {max(lags):,}"
+
+
+def _recording_row(r: Recording) -> str:
+    drain_rate = "" if r.drain_rate is None else f" ({r.drain_rate:,.0f}/s)"
+    check = "yes" if r.consistent else "**NO**"
+    return (
+        f"| {r.label} | {r.answered:,} | {r.events:,} | {r.difference:+,} | {check} | "
+        f"{r.load_rate:,.0f} | {r.backlog:,} | {r.drain_seconds:.1f} s{drain_rate} | "
+        f"{_lag(r.lags_ms)} | {r.waiting_max} |"
+    )
+
+
+def report(
+    args: argparse.Namespace,
+    series: dict[tuple[str, Kind], Series],
+    recordings: Sequence[Recording],
+    alone: tuple[float, float] | None,
+    nginx_name: str,
+) -> str:
+    rounds = args.rounds
+    lines = [
+        f"| endpoint | server | requests/s (median of {rounds}) | range | p50 ms | p99 ms "
+        f"(median) | p99 ms (worst) | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for kind in KINDS:
+        what = "static GIF file" if kind == "o" else "`return 302`"
+        lines.append(
+            _series_row(series["nginx", kind], KIND_LABEL[kind]).replace(
+                "| nginx |", f"| {nginx_name} ({what}) |"
+            )
+        )
+        lines.append(
+            _series_row(series["pixeltrail", kind], "").replace(
+                "| pixeltrail |", "| pixeltrail (event recorded) |"
+            )
+        )
+    lines.append("")
+    for kind in KINDS:
+        ours, theirs = series["pixeltrail", kind], series["nginx", kind]
+        ratio = ours.median(_rps) / theirs.median(_rps)
+        p99 = ours.median(_p99)
+        lines.append(
+            f"- {KIND_LABEL[kind]}: pixeltrail / nginx = **{ratio:.2f}{TIMES}** requests/s "
+            f"(goal {GE} {GOAL_RATIO}{TIMES}: {'met' if ratio >= GOAL_RATIO else 'not met'}); "
+            f"pixeltrail p99 **{p99:.2f} ms** (goal {LE} {GOAL_P99_MS:g} ms: "
+            f"{'met' if p99 <= GOAL_P99_MS else 'not met'}), nginx p99 "
+            f"{theirs.median(_p99):.2f} ms"
+        )
+    lines += [
+        "",
+        "Every pixeltrail run, once the flusher had moved everything into the database:",
+        "",
+        "| run | responses answered (2xx/3xx, wrk) | events in database | difference | "
+        f"equal ({LE} {args.c} in flight) | recorded during load (events/s) | left at end of "
+        "load | drained in | lag_ms during load (median / max) | ready segments (max) |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [_recording_row(r) for r in recordings]
+    lines.append("")
+    equal = sum(r.consistent for r in recordings)
+    lines.append(
+        f"- events == responses: {equal}/{len(recordings)} runs (difference between 0 and "
+        f"+{args.c}: a hit is spooled before its answer is sent, so the requests in flight "
+        "when wrk stopped are recorded but never counted by wrk)"
+    )
+    load = [r.load_rate for r in recordings]
+    lines.append(
+        f"- spool to database under load: median {statistics.median(load):,.0f} events/s "
+        f"recorded while wrk ran; lag_ms median of the runs' medians "
+        f"{statistics.median(statistics.median(r.lags_ms) for r in recordings if r.lags_ms):,.0f}"
+        f", worst {max(max(r.lags_ms, default=0) for r in recordings):,}"
+    )
+    if alone is not None:
+        appends, flushed = alone
+        lines.append(
+            f"- flusher alone (in-process, no HTTP, {args.alone_hits:,} open hits of "
+            f"{args.messages:,} messages into a fresh SQLite file): spool appends "
+            f"{appends:,.0f}/s, one flush {flushed:,.0f} events/s"
+        )
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def environment(args: argparse.Namespace, tools: Tools) -> tuple[str, str]:
+    nginx = tool_version([tools.nginx, "-v"], r"nginx/(\S+)")
+    wrk = tool_version([tools.wrk, "-v"], r"^wrk (\S+)")
+    packages = ", ".join(
+        f"{name} {importlib.metadata.version(name)}"
+        for name in ("uvicorn", "httptools", "uvloop", "SQLAlchemy")
+    )
+    text = (
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with `{COMMAND}` "
+        f"({args.rounds} rounds of {args.duration:g} s per run, {args.c} connections, "
+        f"{args.messages:,} URLs of {args.messages:,} messages per run): nginx {nginx}, "
+        f"wrk {wrk}, Python {platform.python_version()}, {packages}, SQLite "
+        f"{sqlite3.sqlite_version}; {cpu_model()}, {os.cpu_count()} cores; servers on core "
+        f"{args.server_cpu}, wrk on core {args.client_cpu}."
+    )
+    return text, f"nginx {nginx}"
+
+
+DOC_SECTION = f"""
+## Tracking server: pixeltrail against nginx
+
+`bench/server.py` measures requests/s and p50/p99 latency of `/o/<token>` and `/c/<token>`
+with wrk on loopback, pixeltrail recording every hit, side by side in the same run with nginx
+serving the same paths as a static 43-byte GIF and a `return 302`: the most a server can do on
+one core with this client. It needs Debian's `wrk` and `nginx-light` (or `nginx`), which
+`make bench` does not install and CI does not run; as root:
+
+    {APT_INSTALL}
+    .venv/bin/python bench/server.py --write
+
+The script exits with that `apt-get install` line when either is missing. It starts its own
+nginx from a generated config in a temporary folder (`daemon off`, `master_process off`, one
+worker, no access log, the GIF under `location /o/`, `return 302` under `location /c/`,
+`keepalive_requests` raised so nginx, like uvicorn, never closes wrk's connections) and a
+`pixeltrail serve` with a fresh data folder and SQLite database; both are pinned to one core
+with `taskset -c 0` (pixeltrail's flusher thread and SQLite share that core), wrk to the other
+with `taskset -c 1`: `wrk -t1 -c64 -d10s --latency -s <script>`. The Lua script rotates over
+1,000 pre-formatted requests, one signed URL of each of 1,000 messages (opens with mail
+clients' and image proxies' user agents, clicks with browsers' and a UTM-tagged destination);
+each pixeltrail run gets 1,000 new messages, so the classifier, which judges a message's whole
+history again at every flush, sees a history of one run only. nginx gets the same script and
+ignores the token. Runs alternate (nginx /o, pixeltrail /o, nginx /c, pixeltrail /c, then the
+other way round) after a short warm-up of each; the report gives medians over the rounds.
+
+After each pixeltrail run the script waits until no spool segment is waiting
+(`/healthz` `database.segments_waiting`) and the number of rows in the database has been still
+for a second, then compares the 2xx/3xx responses wrk counted with the rows the run added. A
+hit is spooled before its answer is sent, so the two may differ by the requests in flight when
+wrk stopped (at most one per connection), never the other way. During the run `/healthz` is
+sampled every 100 ms: events the flusher committed while wrk ran, and `lag_ms`, the age of the
+oldest hit of the flusher's last committed batch.
+
+{BEGIN}
+{END}
+"""
+
+
+def write_docs(section: str) -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    begin, end = text.find(BEGIN), text.find(END)
+    if begin < 0 or end < begin:
+        text = text.rstrip("\n") + "\n" + DOC_SECTION
+        begin, end = text.find(BEGIN), text.find(END)
+    text = text[: begin + len(BEGIN)] + "\n" + section + "\n" + text[end:]
+    DOCS.write_text(text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each server and path")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run kind")
+    parser.add_argument("-c", type=int, default=64, help="wrk connections")
+    parser.add_argument("--messages", type=int, default=1000, help="URLs (messages) per script")
+    parser.add_argument("--server-cpu", type=int, default=0, help="core for nginx and pixeltrail")
+    parser.add_argument("--client-cpu", type=int, default=1, help="core for wrk and this script")
+    parser.add_argument(
+        "--alone-hits", type=int, default=50_000, help="hits for the flusher-alone measurement"
+    )
+    parser.add_argument("--write", action="store_true", help=f"update {DOCS.name} too")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.duration <= 0 or args.c < 1 or args.messages < 1:
+        parser.error("--rounds, --duration, -c and --messages must be positive")
+    tools = find_tools()
+    cores = os.sched_getaffinity(0)
+    if args.server_cpu == args.client_cpu or not {args.server_cpu, args.client_cpu} <= cores:
+        parser.error(
+            f"--server-cpu and --client-cpu must be two different cores of {sorted(cores)}"
+        )
+    # This script (the /healthz sampler, the database counts) stays off the server's core.
+    os.sched_setaffinity(0, {args.client_cpu})
+
+    links_count = args.messages
+    series: dict[tuple[str, Kind], Series] = {
+        (server, kind): Series(server, kind) for server in ("nginx", "pixeltrail") for kind in KINDS
+    }
+    recordings: list[Recording] = []
+    with tempfile.TemporaryDirectory(prefix="pixeltrail-bench-") as folder:
+        tmp = Path(folder)
+        nginx = start_nginx(tools, args.server_cpu, tmp)
+        pixeltrail: Pixeltrail | None = None
+        try:
+            pixeltrail = start_pixeltrail(tools, args.server_cpu, tmp)
+            scripts = tmp / "scripts"
+            scripts.mkdir()
+
+            def workload(kind: Kind, name: str) -> Workload:
+                assert pixeltrail is not None
+                return make_workload(
+                    pixeltrail.links, kind, links_count, scripts / f"{name}-{kind}.lua"
+                )
+
+            warmups = [workload("o", "warmup"), workload("c", "warmup")]
+            check_answers(nginx, pixeltrail, warmups)
+            for w in warmups:
+                for port in (nginx.port, pixeltrail.process.port):
+                    run_wrk(tools, args.client_cpu, port, w, args.warmup, args.c)
+                wait_drained(pixeltrail, 0)
+            print(
+                f"warmed up; {args.rounds} rounds of 4 runs of {args.duration:g} s",
+                file=sys.stderr,
+            )
+            for round_ in range(args.rounds):
+                servers = ["nginx", "pixeltrail"] if round_ % 2 == 0 else ["pixeltrail", "nginx"]
+                for kind in KINDS:
+                    w = workload(kind, f"round{round_ + 1}")
+                    for server in servers:
+                        if server == "nginx":
+                            nginx.check_alive()
+                            result = run_wrk(
+                                tools, args.client_cpu, nginx.port, w, args.duration, args.c
+                            )
+                        else:
+                            label = f"/{kind}/ round {round_ + 1}"
+                            result, recording = run_pixeltrail(tools, args, pixeltrail, w, label)
+                            recordings.append(recording)
+                        series[server, kind].results.append(result)
+                        print(
+                            f"round {round_ + 1} {server:10} /{kind}/ {result.rps:9,.0f} req/s "
+                            f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.2f} ms",
+                            file=sys.stderr,
+                        )
+        finally:
+            nginx.stop()
+            if pixeltrail is not None:
+                pixeltrail.process.stop()
+                pixeltrail.engine.dispose()
+        alone = flusher_alone(args.alone_hits, args.messages, tmp) if args.alone_hits else None
+
+    header, nginx_name = environment(args, tools)
+    section = header + "\n\n" + report(args, series, recordings, alone, nginx_name)
+    print(section)
+    if args.write:
+        write_docs(section)
+        print(f"\nwrote {DOCS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
