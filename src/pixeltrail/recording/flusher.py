@@ -12,7 +12,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
@@ -21,8 +21,9 @@ from pixeltrail.recording.spool import Spool, read_segment
 from pixeltrail.store.db import upgrade, write_transaction
 from pixeltrail.store.events import events_of_messages, insert_events, update_verdicts
 from pixeltrail.store.ip_ranges import ranges
+from pixeltrail.store.message_context import message_contexts
 from pixeltrail.tracking.classify import Rules, classify_message
-from pixeltrail.tracking.hits import Event, Hit, Verdict, now_ms
+from pixeltrail.tracking.hits import HUMAN, Event, Hit, Verdict, anonymize_ip, now_ms
 
 log = logging.getLogger("pixeltrail.flusher")
 
@@ -53,20 +54,38 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
     stored: dict[str, list[Event]] = defaultdict(list)
     for event in events_of_messages(conn, list(incoming)):
         stored[event.hit.message_id].append(event)
+    contexts = message_contexts(conn, list(incoming))
     new: list[Event] = []
     changed: list[tuple[str, Verdict]] = []
     for message_id, message_hits in incoming.items():
+        context = contexts.get(message_id)
+        anonymize = context is not None and context.anonymize_ips
         known = stored[message_id]
         known_ids = {e.hit.id for e in known}
         fresh = [h for h in message_hits.values() if h.id not in known_ids]
         # The whole history of the message is judged again: a honeypot click now can
         # turn clicks recorded a few seconds ago into a scanner's.
-        verdicts = classify_message([e.hit for e in known] + fresh, rules)
-        new += [Event(h, verdicts[h.id].classification, verdicts[h.id].reason) for h in fresh]
+        verdicts = classify_message(
+            [e.hit for e in known] + fresh,
+            rules,
+            sent_at_ms=context.sent_at_ms if context else None,
+        )
+        new += [
+            Event(
+                replace(h, ip=anonymize_ip(h.ip)) if anonymize else h,
+                verdicts[h.id].classification,
+                verdicts[h.id].reason,
+            )
+            for h in fresh
+        ]
         changed += [
             (e.hit.id, verdicts[e.hit.id])
             for e in known
             if (e.classification, e.reason) != astuple_verdict(verdicts[e.hit.id])
+            # Stored addresses of an anonymising account are cut to their network, so an
+            # address-range verdict cannot be re-derived: only retroactive machine rules
+            # (honeypot, bursts) may change what was recorded as human.
+            and (not anonymize or e.classification == HUMAN)
         ]
     inserted = insert_events(conn, new)
     if changed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from dataclasses import asdict, dataclass, replace
@@ -19,6 +20,16 @@ SCANNER = "scanner"
 BOT = "bot"
 CLASSIFICATIONS = (HUMAN, APPLE_MPP, PROXY_OPEN, SCANNER, BOT)
 COUNTED_AS_OPEN = frozenset({HUMAN, PROXY_OPEN})
+
+
+def anonymize_ip(ip: str) -> str:
+    """The address cut to its network, /24 for IPv4 and /48 for IPv6: what anonymising keeps."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
 
 
 def new_event_id() -> str:

@@ -1,0 +1,201 @@
+"""Recording hits into the database: classification, sent time, IP anonymisation, retroactivity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from pixeltrail.recording.flusher import record_hits
+from pixeltrail.store.db import write_transaction
+from pixeltrail.store.events import list_events
+from pixeltrail.store.schema import (
+    accounts,
+    campaign_steps,
+    campaigns,
+    contacts,
+    mailboxes,
+    messages,
+)
+from pixeltrail.tracking.classify import Rules
+from pixeltrail.tracking.hits import Hit, new_event_id
+
+from ..dbs import DATABASES, fresh_database
+
+MESSAGE = "AAECAwQFBgcICQoL"
+SENT = 1_800_000_000_000
+SAFARI = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.4 Safari/605.1.15"
+)
+
+
+@pytest.fixture(params=DATABASES)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with fresh_database(request.param, tmp_path) as database:
+        yield database.migrated()
+
+
+def _sent_message(engine: Engine, anonymize: bool) -> None:
+    """A message pixeltrail sent, with the rows it hangs from."""
+    with write_transaction(engine) as conn:
+        conn.execute(
+            insert(accounts).values(
+                id="acct_a",
+                name="A",
+                timezone="UTC",
+                default_track_opens=True,
+                anonymize_ips=anonymize,
+                retention_days=None,
+                created_at_ms=0,
+            )
+        )
+        conn.execute(
+            insert(mailboxes).values(
+                id="mbx_a",
+                account_id="acct_a",
+                name="m",
+                from_email="a@a.example",
+                from_name="A",
+                smtp_url_encrypted=None,
+                daily_limit=100,
+                created_at_ms=0,
+            )
+        )
+        conn.execute(
+            insert(contacts).values(
+                id="ct_a",
+                account_id="acct_a",
+                email="r@b.example",
+                first_name="",
+                last_name="",
+                company="",
+                fields={},
+                created_at_ms=0,
+                updated_at_ms=0,
+            )
+        )
+        conn.execute(
+            insert(campaigns).values(
+                id="cmp_a",
+                account_id="acct_a",
+                name="c",
+                mailbox_id="mbx_a",
+                status="active",
+                schedule={},
+                track_opens=True,
+                track_clicks=True,
+                track_text_links=True,
+                tracking_domain_id=None,
+                start_at_ms=None,
+                created_at_ms=0,
+                updated_at_ms=0,
+            )
+        )
+        conn.execute(
+            insert(campaign_steps).values(
+                id="stp_a",
+                campaign_id="cmp_a",
+                position=1,
+                subject="s",
+                html="h",
+                text=None,
+                delay_days=0,
+            )
+        )
+        conn.execute(
+            insert(messages).values(
+                id=MESSAGE,
+                account_id="acct_a",
+                campaign_id="cmp_a",
+                step_id="stp_a",
+                contact_id="ct_a",
+                mailbox_id="mbx_a",
+                status="sent",
+                send_at_ms=SENT,
+                track_opens=True,
+                track_clicks=True,
+                track_text_links=True,
+                tracking_base_url="https://t.example",
+                attempts=1,
+                sent_at_ms=SENT,
+                error=None,
+                created_at_ms=0,
+            )
+        )
+
+
+def _hit(kind: str, at_ms: int, ip: str, link: int | None = None, honeypot: bool = False) -> Hit:
+    return Hit(
+        new_event_id(),
+        kind,
+        MESSAGE,
+        link,  # type: ignore[arg-type]
+        "https://a.example/" if kind == "click" and not honeypot else None,
+        at_ms,
+        ip,
+        SAFARI,
+        "GET",
+        honeypot,
+    )
+
+
+def _record(engine: Engine, *hits: Hit) -> None:
+    with write_transaction(engine) as conn:
+        record_hits(conn, list(hits), Rules.load())
+
+
+def _events(engine: Engine) -> dict[str, tuple[str, str]]:
+    with engine.connect() as conn:
+        return {e.hit.id: (e.hit.ip, e.classification) for e in list_events(conn, MESSAGE)}
+
+
+def test_anonymising_accounts_keep_only_the_network(engine: Engine) -> None:
+    _sent_message(engine, anonymize=True)
+    v4, v6 = (
+        _hit("open", SENT + 60_000, "203.0.113.77"),
+        _hit("open", SENT + 61_000, "2001:db8:aa:bb::1"),
+    )
+    _record(engine, v4, v6)
+    stored = _events(engine)
+    assert stored[v4.id][0] == "203.0.113.0"
+    assert stored[v6.id][0] == "2001:db8:aa::"
+
+
+def test_full_addresses_are_kept_otherwise(engine: Engine) -> None:
+    _sent_message(engine, anonymize=False)
+    hit = _hit("open", SENT + 60_000, "203.0.113.77")
+    _record(engine, hit)
+    assert _events(engine)[hit.id][0] == "203.0.113.77"
+
+
+def test_a_click_right_after_sending_is_a_scanners(engine: Engine) -> None:
+    _sent_message(engine, anonymize=False)
+    quick, later = (
+        _hit("click", SENT + 2_000, "198.51.100.7", 1),
+        _hit("click", SENT + 600_000, "198.51.100.7", 1),
+    )
+    _record(engine, quick, later)
+    stored = _events(engine)
+    assert stored[quick.id][1] == "scanner"
+    assert stored[later.id][1] == "human"
+
+
+def test_a_later_honeypot_click_turns_earlier_clicks_into_a_scanners(engine: Engine) -> None:
+    _sent_message(engine, anonymize=True)
+    first = _hit("click", SENT + 300_000, "198.51.100.7", 1)
+    _record(engine, first)
+    assert _events(engine)[first.id][1] == "human"
+    _record(engine, _hit("click", SENT + 303_000, "198.51.100.7", 0, honeypot=True))
+    assert _events(engine)[first.id][1] == "scanner"
+
+
+def test_hits_of_messages_sent_elsewhere_are_still_recorded(engine: Engine) -> None:
+    hit = Hit(
+        new_event_id(), "open", "BBECAwQFBgcICQoL", None, None, SENT, "192.0.2.1", SAFARI, "GET"
+    )
+    _record(engine, hit)
+    with engine.connect() as conn:
+        assert [e.hit.id for e in list_events(conn, "BBECAwQFBgcICQoL")] == [hit.id]
