@@ -20,7 +20,7 @@ from pixeltrail.store.schema import (
     messages,
 )
 from pixeltrail.tracking.classify import Rules
-from pixeltrail.tracking.hits import Hit, new_event_id
+from pixeltrail.tracking.hits import Hit, HitKind, new_event_id
 
 from ..dbs import DATABASES, fresh_database
 
@@ -127,12 +127,12 @@ def _sent_message(engine: Engine, anonymize: bool) -> None:
         )
 
 
-def _hit(kind: str, at_ms: int, ip: str, link: int | None = None, honeypot: bool = False) -> Hit:
+def _hit(kind: HitKind, at_ms: int, ip: str, link: int | None = None, honeypot: bool = False) -> Hit:
     return Hit(
         new_event_id(),
         kind,
         MESSAGE,
-        link,  # type: ignore[arg-type]
+        link,
         "https://a.example/" if kind == "click" and not honeypot else None,
         at_ms,
         ip,
