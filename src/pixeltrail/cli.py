@@ -14,8 +14,10 @@ from pixeltrail.commands.campaigns import campaigns, mailboxes
 from pixeltrail.commands.contacts import contacts
 from pixeltrail.commands.domains import domains
 from pixeltrail.commands.instrument import inspect, instrument
+from pixeltrail.commands.reports import report
 from pixeltrail.commands.serve import serve
 from pixeltrail.commands.store import db, events, ip_ranges
+from pixeltrail.commands.webhooks import webhooks
 from pixeltrail.config import ConfigError
 from pixeltrail.platform.errors import PlatformError
 
@@ -52,3 +54,5 @@ main.add_command(domains)
 main.add_command(mailboxes)
 main.add_command(contacts)
 main.add_command(campaigns)
+main.add_command(report)
+main.add_command(webhooks)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 # Constraint and index names are spelled out so migrations can name what they change.
@@ -145,6 +146,8 @@ contacts = Table(
     Column("fields", JSON, nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    # "Do not track": this contact's messages go out without pixel or link rewriting.
+    Column("do_not_track", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("account_id", "email"),
 )
 
@@ -217,10 +220,45 @@ messages = Table(
     Column("track_clicks", Boolean, nullable=False),
     Column("track_text_links", Boolean, nullable=False),
     Column("tracking_base_url", String(300), nullable=False),
+    # How many links the sent message tracks (the classifier's "every link clicked" rule).
+    Column("link_count", Integer, nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("sent_at_ms", BigInteger, nullable=True),
     Column("error", Text, nullable=True),
     Column("created_at_ms", BigInteger, nullable=False),
     Index(None, "campaign_id", "status"),
     Index(None, "status", "send_at_ms"),
+)
+
+# ---- outbound webhooks (Standard Webhooks) -------------------------------------------------
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("secret_encrypted", Text, nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("disabled_at_ms", BigInteger, nullable=True),
+)
+
+# One event for one endpoint; its id is the webhook-id, stable across retries.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("endpoint_id", String(ID), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at_ms", BigInteger, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("delivered_at_ms", BigInteger, nullable=True),
+    Index(None, "status", "next_attempt_at_ms"),
+    Index(None, "endpoint_id", "created_at_ms"),
 )

@@ -14,11 +14,27 @@ from starlette.routing import Mount
 from pixeltrail import __version__
 from pixeltrail.config import Settings
 from pixeltrail.platform.errors import PlatformError
-from pixeltrail.web.api import account, campaigns, contacts, domains, mailboxes
+from pixeltrail.web.api import (
+    account,
+    campaigns,
+    contacts,
+    domains,
+    mailboxes,
+    reports,
+    webhooks,
+)
 from pixeltrail.web.api.limits import BodyLimit
 
 PREFIX = "/api/v1"
-ROUTERS = [account.router, domains.router, mailboxes.router, contacts.router, campaigns.router]
+ROUTERS = [
+    account.router,
+    domains.router,
+    mailboxes.router,
+    contacts.router,
+    campaigns.router,
+    reports.router,
+    webhooks.router,
+]
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
