@@ -37,6 +37,9 @@ class LinkBuilder:
     def click_url(self, message_id: str, link: int, destination: str) -> str:
         return self.click_prefix + self.signer.click_token(message_id, link, destination)
 
+    def unsubscribe_url(self, message_id: str) -> str:
+        return self.base_url + "/u/" + self.signer.unsubscribe_token(message_id)
+
     def honeypot_url(self, message_id: str) -> str:
         return self.click_prefix + self.signer.click_token(message_id, 0, None, honeypot=True)
 

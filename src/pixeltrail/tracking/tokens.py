@@ -63,6 +63,7 @@ _DEFLATE_DICTIONARY = (
 class Kind(IntEnum):
     OPEN = 1
     CLICK = 2
+    UNSUBSCRIBE = 3
 
 
 class InvalidToken(ValueError):
@@ -77,7 +78,7 @@ class InvalidToken(ValueError):
 class LinkClaims:
     """What a verified token says."""
 
-    kind: Literal["open", "click"]
+    kind: Literal["open", "click", "unsubscribe"]
     message_id: str
     key_id: str
     link: int | None = None
@@ -190,6 +191,10 @@ class TokenSigner:
     def open_token(self, message_id: str) -> str:
         return self._sign(Kind.OPEN, message_id)
 
+    def unsubscribe_token(self, message_id: str) -> str:
+        """Names the message (and so its contact) whose reader wants no more email."""
+        return self._sign(Kind.UNSUBSCRIBE, message_id)
+
     def click_token(
         self, message_id: str, link: int, destination: str | None, *, honeypot: bool = False
     ) -> str:
@@ -229,10 +234,11 @@ class TokenSigner:
         if not any(hmac.compare_digest(self._mac(k, body), mac) for k in candidates):
             raise InvalidToken("token signature does not match (tampered or forged)")
         message_id = _b64encode(data[1 + KEY_ID_BYTES : _HEADER])
-        if kind == Kind.OPEN:
+        if kind in (Kind.OPEN, Kind.UNSUBSCRIBE):
             if len(body) != _HEADER:
-                raise InvalidToken("open token has unexpected payload")
-            return LinkClaims("open", message_id, key_id.hex())
+                raise InvalidToken("token has unexpected payload")
+            name: Literal["open", "unsubscribe"] = "open" if kind == Kind.OPEN else "unsubscribe"
+            return LinkClaims(name, message_id, key_id.hex())
         if kind != Kind.CLICK:
             raise InvalidToken(f"token kind {kind} is unknown")
         return self._click_claims(body, message_id, key_id.hex())

@@ -117,7 +117,7 @@ class TrackingApp:
         except InvalidToken as exc:
             log.info("rejected %s token: %s", path[1], exc.reason)
             claims = None
-        if claims is None or (claims.kind == "open") != is_open:
+        if claims is None or claims.kind != ("open" if is_open else "click"):
             if is_open:
                 await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, scope)
             else:
@@ -137,7 +137,7 @@ class TrackingApp:
         self.spool.append(
             Hit(
                 id=new_event_id(),
-                kind=claims.kind,
+                kind="open" if is_open else "click",
                 message_id=claims.message_id,
                 link=claims.link,
                 destination=claims.destination,
