@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -232,10 +232,14 @@ function done(summary, latency, reqs)
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
     e.status, e.timeout, latency:percentile(50), latency:percentile(99), latency.max))
 end
-"""
+%(delay)s"""
 
 
-def make_workload(links: LinkBuilder, kind: Kind, count: int, path: Path) -> Workload:
+def make_workload(
+    links: LinkBuilder, kind: Kind, count: int, path: Path, pause_ms: int = 0
+) -> Workload:
+    """A script of `count` URLs; with `pause_ms`, each connection waits that long between
+    requests (wrk's `delay()`), which paces the whole run at connections / pause."""
     items: list[tuple[str, str]] = []
     message_ids = tuple(new_message_id() for _ in range(count))
     for i, message_id in enumerate(message_ids):
@@ -250,7 +254,8 @@ def make_workload(links: LinkBuilder, kind: Kind, count: int, path: Path) -> Wor
             agent = CLICK_AGENTS[i % len(CLICK_AGENTS)]
         items.append((urlsplit(url).path, agent))
     body = ",\n".join(f"  {{{lua_string(p)}, {lua_string(a)}}}" for p, a in items)
-    path.write_text(WRK_LUA % {"items": body}, encoding="utf-8")
+    delay = f"\nfunction delay()\n  return {pause_ms}\nend\n" if pause_ms else ""
+    path.write_text(WRK_LUA % {"items": body, "delay": delay}, encoding="utf-8")
     return Workload(kind, path, items[0][0], message_ids)
 
 
@@ -266,10 +271,20 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    server_cpu_s: float = 0.0  # CPU time (user + system, all threads) the server used meanwhile
 
     @property
     def rps(self) -> float:
         return self.requests / self.duration_s
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.server_cpu_s / max(self.requests, 1) * 1e6
+
+    @property
+    def core_share(self) -> float:
+        """How much of its core the server had: 1.0 unless something else ran there too."""
+        return self.server_cpu_s / self.duration_s
 
     @property
     def answered(self) -> int:
@@ -296,8 +311,35 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by a process, its threads and its live children."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()  # fields[0] is field 3 of proc(5)
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree, grown = {pid}, True
+    while grown:
+        children = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grown = bool(children)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(
-    tools: Tools, cpu: int, port: int, workload: Workload, seconds: float, connections: int
+    tools: Tools,
+    cpu: int,
+    server: Process,
+    workload: Workload,
+    seconds: float,
+    connections: int,
 ) -> WrkResult:
     command = [
         tools.taskset,
@@ -310,12 +352,15 @@ def run_wrk(
         "--latency",
         "-s",
         str(workload.script),
-        f"http://127.0.0.1:{port}/",
+        f"http://127.0.0.1:{server.port}/",
     ]
+    # taskset execs the server, so the process measured is the server itself.
+    before = cpu_seconds(server.process.pid)
     result = subprocess.run(command, capture_output=True, text=True, check=False)
+    used = cpu_seconds(server.process.pid) - before
     if result.returncode != 0:
         sys.exit(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return parse_wrk(result.stdout)
+    return replace(parse_wrk(result.stdout), server_cpu_s=used)
 
 
 # ---------------------------------------------------------------------- servers
@@ -421,6 +466,13 @@ def start_nginx(tools: Tools, cpu: int, tmp: Path) -> Process:
     return start("nginx", command, dict(os.environ), home / "stdout.log", port)
 
 
+def pixeltrail_command(port: int) -> list[str]:
+    """`pixeltrail serve` of this environment (the entry point beside this Python)."""
+    script = Path(sys.executable).parent / "pixeltrail"
+    program = [str(script)] if script.exists() else [sys.executable, "-m", "pixeltrail"]
+    return [*program, "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
 @dataclass
 class Pixeltrail:
     process: Process
@@ -441,19 +493,7 @@ def start_pixeltrail(tools: Tools, cpu: int, tmp: Path) -> Pixeltrail:
         "PIXELTRAIL_DATABASE_URL": database_url,
         "PIXELTRAIL_BASE_URL": base_url,
     }
-    script = Path(sys.executable).parent / "pixeltrail"
-    program = [str(script)] if script.exists() else [sys.executable, "-m", "pixeltrail"]
-    command = [
-        tools.taskset,
-        "-c",
-        str(cpu),
-        *program,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = [tools.taskset, "-c", str(cpu), *pixeltrail_command(port)]
     process = start("pixeltrail", command, env, tmp / "pixeltrail.log", port)
     links = LinkBuilder(base_url, TokenSigner(KeyRing.parse(BENCH_SECRET)))
     return Pixeltrail(process, make_engine(database_url), links)
@@ -558,6 +598,8 @@ class Recording:
     """What happened to the hits of one pixeltrail run."""
 
     label: str
+    kind: Kind
+    paced: bool
     answered: int  # 2xx/3xx responses wrk counted
     in_flight_bound: int  # connections: requests that may have been recorded but not counted
     events: int  # rows the run added to the database
@@ -566,6 +608,11 @@ class Recording:
     drain_seconds: float  # after wrk stopped, until the last event was committed
     lags_ms: tuple[int, ...]  # /healthz lag_ms samples during the run (after its first commit)
     waiting_max: int  # most ready segments waiting at once
+    cpu_s: float  # server CPU time from the start of the run until everything was recorded
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu_s / max(self.events, 1) * 1e6
 
     @property
     def difference(self) -> int:
@@ -591,14 +638,20 @@ class Recording:
 
 
 def run_pixeltrail(
-    tools: Tools, args: argparse.Namespace, pixeltrail: Pixeltrail, workload: Workload, label: str
+    tools: Tools,
+    args: argparse.Namespace,
+    pixeltrail: Pixeltrail,
+    workload: Workload,
+    label: str,
+    paced: bool = False,
 ) -> tuple[WrkResult, Recording]:
     before = stored(pixeltrail.engine)
     sampler = Sampler(pixeltrail.process.port)
     recorded_before = int(sampler.health()["database"]["recorded"])
+    cpu_before = cpu_seconds(pixeltrail.process.process.pid)
     with sampler.running():
         result = run_wrk(
-            tools, args.client_cpu, pixeltrail.process.port, workload, args.duration, args.c
+            tools, args.client_cpu, pixeltrail.process, workload, args.duration, args.c
         )
     samples = sampler.samples
     load_end = samples[-1][1] if samples else recorded_before
@@ -606,8 +659,11 @@ def run_pixeltrail(
     # this run's first batch has been committed.
     lags = tuple(lag for _, recorded, lag, _ in samples if recorded > recorded_before)
     total, drain = wait_drained(pixeltrail, before + result.answered)
+    cpu_total = cpu_seconds(pixeltrail.process.process.pid) - cpu_before
     recording = Recording(
         label=label,
+        kind=workload.kind,
+        paced=paced,
         answered=result.answered,
         in_flight_bound=args.c,
         events=total - before,
@@ -616,6 +672,7 @@ def run_pixeltrail(
         drain_seconds=drain,
         lags_ms=lags,
         waiting_max=max((w for *_, w in samples), default=0),
+        cpu_s=cpu_total,
     )
     return result, recording
 
@@ -689,13 +746,22 @@ def _p99(r: WrkResult) -> float:
     return r.p99_ms
 
 
+def _cpu(r: WrkResult) -> float:
+    return r.cpu_us_per_request
+
+
+def _share(r: WrkResult) -> float:
+    return r.core_share
+
+
 def _series_row(series: Series, label: str) -> str:
     rates = [r.rps for r in series.results]
     errors = sum(r.status_errors + r.socket_errors for r in series.results)
     return (
         f"| {label} | {series.server} | {series.median(_rps):,.0f} | "
         f"{min(rates):,.0f} to {max(rates):,.0f} | {series.median(_p50):.2f} | "
-        f"{series.median(_p99):.2f} | {max(r.p99_ms for r in series.results):.2f} | {errors} |"
+        f"{series.median(_p99):.2f} | {max(r.p99_ms for r in series.results):.2f} | "
+        f"{series.median(_cpu):.1f} | {series.median(_share):.0%} | {errors} |"
     )
 
 
@@ -711,8 +777,47 @@ def _recording_row(r: Recording) -> str:
     return (
         f"| {r.label} | {r.answered:,} | {r.events:,} | {r.difference:+,} | {check} | "
         f"{r.load_rate:,.0f} | {r.backlog:,} | {r.drain_seconds:.1f} s{drain_rate} | "
-        f"{_lag(r.lags_ms)} | {r.waiting_max} |"
+        f"{_lag(r.lags_ms)} | {r.waiting_max} | {r.cpu_us_per_event:.0f} |"
     )
+
+
+def pause_ms(args: argparse.Namespace) -> int:
+    """Each connection's pause between requests that paces a run at --paced-rate."""
+    connections: int = args.c
+    rate: int = args.paced_rate
+    return max(1, round(connections * 1000 / rate))
+
+
+def _paced_table(
+    args: argparse.Namespace, paced: dict[tuple[str, Kind], WrkResult], nginx_name: str
+) -> list[str]:
+    pause = pause_ms(args)
+    lines = [
+        "",
+        f"Latency at a fixed pace instead of flat out: {args.c} connections, each waiting "
+        f"{pause} ms before its next request (wrk's `delay()`), about "
+        f"{args.c * 1000 / pause:,.0f} requests/s offered, one run of {args.duration:g} s each:",
+        "",
+        "| endpoint | server | requests/s | p50 ms | p99 ms | max ms | server CPU µs per request |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for kind in KINDS:
+        for server, name in (("nginx", nginx_name), ("pixeltrail", "pixeltrail")):
+            r = paced[server, kind]
+            label = KIND_LABEL[kind] if server == "nginx" else ""
+            lines.append(
+                f"| {label} | {name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+                f"{r.max_ms:.2f} | {r.cpu_us_per_request:.1f} |"
+            )
+    lines.append("")
+    for kind in KINDS:
+        p99 = paced["pixeltrail", kind].p99_ms
+        lines.append(
+            f"- {KIND_LABEL[kind]} at {args.c * 1000 / pause:,.0f} requests/s: pixeltrail p99 "
+            f"**{p99:.2f} ms** (goal {LE} {GOAL_P99_MS:g} ms: "
+            f"{'met' if p99 <= GOAL_P99_MS else 'not met'})"
+        )
+    return lines
 
 
 def report(
@@ -721,12 +826,13 @@ def report(
     recordings: Sequence[Recording],
     alone: tuple[float, float] | None,
     nginx_name: str,
+    paced: dict[tuple[str, Kind], WrkResult],
 ) -> str:
     rounds = args.rounds
     lines = [
         f"| endpoint | server | requests/s (median of {rounds}) | range | p50 ms | p99 ms "
-        f"(median) | p99 ms (worst) | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"(median) | p99 ms (worst) | server CPU µs per request | core used | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for kind in KINDS:
         what = "static GIF file" if kind == "o" else "`return 302`"
@@ -745,12 +851,19 @@ def report(
         ours, theirs = series["pixeltrail", kind], series["nginx", kind]
         ratio = ours.median(_rps) / theirs.median(_rps)
         p99 = ours.median(_p99)
+        cpu_ratio = theirs.median(_cpu) / max(
+            statistics.median(
+                r.cpu_us_per_event for r in recordings if r.kind == kind and not r.paced
+            ),
+            1e-9,
+        )
         lines.append(
             f"- {KIND_LABEL[kind]}: pixeltrail / nginx = **{ratio:.2f}{TIMES}** requests/s "
             f"(goal {GE} {GOAL_RATIO}{TIMES}: {'met' if ratio >= GOAL_RATIO else 'not met'}); "
             f"pixeltrail p99 **{p99:.2f} ms** (goal {LE} {GOAL_P99_MS:g} ms: "
             f"{'met' if p99 <= GOAL_P99_MS else 'not met'}), nginx p99 "
-            f"{theirs.median(_p99):.2f} ms"
+            f"{theirs.median(_p99):.2f} ms; per CPU second (pixeltrail's counted until its "
+            f"events were in the database) {cpu_ratio:.2f}{TIMES}"
         )
     lines += [
         "",
@@ -758,8 +871,9 @@ def report(
         "",
         "| run | responses answered (2xx/3xx, wrk) | events in database | difference | "
         f"equal ({LE} {args.c} in flight) | recorded during load (events/s) | left at end of "
-        "load | drained in | lag_ms during load (median / max) | ready segments (max) |",
-        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "load | drained in | lag_ms during load (median / max) | ready segments (max) | "
+        "server CPU µs per event, flushing included |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [_recording_row(r) for r in recordings]
     lines.append("")
@@ -769,12 +883,14 @@ def report(
         f"+{args.c}: a hit is spooled before its answer is sent, so the requests in flight "
         "when wrk stopped are recorded but never counted by wrk)"
     )
-    load = [r.load_rate for r in recordings]
+    flat_out = [r for r in recordings if not r.paced]
+    lags = [statistics.median(r.lags_ms) for r in flat_out if r.lags_ms]
     lines.append(
-        f"- spool to database under load: median {statistics.median(load):,.0f} events/s "
-        f"recorded while wrk ran; lag_ms median of the runs' medians "
-        f"{statistics.median(statistics.median(r.lags_ms) for r in recordings if r.lags_ms):,.0f}"
-        f", worst {max(max(r.lags_ms, default=0) for r in recordings):,}"
+        f"- spool to database under load: median "
+        f"{statistics.median(r.load_rate for r in flat_out):,.0f} events/s recorded while wrk "
+        f"ran flat out; lag_ms median of the runs' medians "
+        f"{statistics.median(lags) if lags else 0:,.0f}, worst "
+        f"{max(max(r.lags_ms, default=0) for r in flat_out):,}"
     )
     if alone is not None:
         appends, flushed = alone
@@ -783,6 +899,8 @@ def report(
             f"{args.messages:,} messages into a fresh SQLite file): spool appends "
             f"{appends:,.0f}/s, one flush {flushed:,.0f} events/s"
         )
+    if paced:
+        lines += _paced_table(args, paced, nginx_name)
     return "\n".join(lines)
 
 
@@ -796,7 +914,30 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def environment(args: argparse.Namespace, tools: Tools) -> tuple[str, str]:
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def revision() -> str:
+    """The checkout measured: commit, and whether src/ had uncommitted changes."""
+
+    def git(*command: str) -> str:
+        result = subprocess.run(
+            ["git", "-C", str(REPO), *command], capture_output=True, text=True, check=False
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "pixeltrail (not a git checkout)"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"pixeltrail {commit}{' with uncommitted changes in src/' if dirty else ''}"
+
+
+def environment(args: argparse.Namespace, tools: Tools, load: str) -> tuple[str, str]:
     nginx = tool_version([tools.nginx, "-v"], r"nginx/(\S+)")
     wrk = tool_version([tools.wrk, "-v"], r"^wrk (\S+)")
     packages = ", ".join(
@@ -806,10 +947,12 @@ def environment(args: argparse.Namespace, tools: Tools) -> tuple[str, str]:
     text = (
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with `{COMMAND}` "
         f"({args.rounds} rounds of {args.duration:g} s per run, {args.c} connections, "
-        f"{args.messages:,} URLs of {args.messages:,} messages per run): nginx {nginx}, "
+        f"{args.messages:,} URLs of {args.messages:,} messages per run): {revision()}, "
+        f"nginx {nginx}, "
         f"wrk {wrk}, Python {platform.python_version()}, {packages}, SQLite "
         f"{sqlite3.sqlite_version}; {cpu_model()}, {os.cpu_count()} cores; servers on core "
-        f"{args.server_cpu}, wrk on core {args.client_cpu}."
+        f"{args.server_cpu}, wrk on core {args.client_cpu}; load average before the run "
+        f"{load}, after {load_average()} (other processes share these cores)."
     )
     return text, f"nginx {nginx}"
 
@@ -848,6 +991,22 @@ wrk stopped (at most one per connection), never the other way. During the run `/
 sampled every 100 ms: events the flusher committed while wrk ran, and `lag_ms`, the age of the
 oldest hit of the flusher's last committed batch.
 
+Requests/s depend on how much of its core a server got, and on a shared machine other
+processes take their turn on that core too (the scheduler also gives pixeltrail, with its
+flusher thread, a larger share than single-threaded nginx). So each row also gives the CPU time
+the server used during the run (user and system, all its threads and child processes, from
+`/proc/<pid>/stat`) per request, and the share of the core that came to (*core used*: 100% on
+a core that nothing else wants). For pixeltrail, the second table counts its CPU until the
+run's events were in the database, the flusher's work after wrk stopped included; *per CPU
+second* compares that with nginx's CPU per request. CPU per request stays comparable between
+runs on a busy machine when requests/s do not.
+
+wrk keeps all 64 connections busy, so once a server is saturated its mean latency is
+64 / (requests/s) whatever it does (Little's law): a p99 of 4 ms flat out needs more than
+16,000 requests/s from any server. One more run per server and path therefore paces wrk at about
+1,000 requests/s (each connection pauses 64 ms between requests, with wrk's `delay()`), for the
+latency at a load both servers carry; its events are checked against its responses too.
+
 {BEGIN}
 {END}
 """
@@ -876,6 +1035,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--server-cpu", type=int, default=0, help="core for nginx and pixeltrail")
     parser.add_argument("--client-cpu", type=int, default=1, help="core for wrk and this script")
     parser.add_argument(
+        "--paced-rate",
+        type=int,
+        default=1000,
+        help="requests/s of one paced latency run per server and path (0: none)",
+    )
+    parser.add_argument(
         "--alone-hits", type=int, default=50_000, help="hits for the flusher-alone measurement"
     )
     parser.add_argument("--write", action="store_true", help=f"update {DOCS.name} too")
@@ -891,11 +1056,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     # This script (the /healthz sampler, the database counts) stays off the server's core.
     os.sched_setaffinity(0, {args.client_cpu})
 
+    load = load_average()
     links_count = args.messages
     series: dict[tuple[str, Kind], Series] = {
         (server, kind): Series(server, kind) for server in ("nginx", "pixeltrail") for kind in KINDS
     }
     recordings: list[Recording] = []
+    paced: dict[tuple[str, Kind], WrkResult] = {}
     with tempfile.TemporaryDirectory(prefix="pixeltrail-bench-") as folder:
         tmp = Path(folder)
         nginx = start_nginx(tools, args.server_cpu, tmp)
@@ -905,17 +1072,31 @@ def main(argv: Sequence[str] | None = None) -> None:
             scripts = tmp / "scripts"
             scripts.mkdir()
 
-            def workload(kind: Kind, name: str) -> Workload:
+            def workload(kind: Kind, name: str, pause_ms: int = 0) -> Workload:
                 assert pixeltrail is not None
-                return make_workload(
-                    pixeltrail.links, kind, links_count, scripts / f"{name}-{kind}.lua"
+                path = scripts / f"{name}-{kind}.lua"
+                return make_workload(pixeltrail.links, kind, links_count, path, pause_ms)
+
+            def run(server: str, w: Workload, label: str, paced: bool = False) -> WrkResult:
+                assert pixeltrail is not None
+                if server == "nginx":
+                    nginx.check_alive()
+                    result = run_wrk(tools, args.client_cpu, nginx, w, args.duration, args.c)
+                else:
+                    result, recording = run_pixeltrail(tools, args, pixeltrail, w, label, paced)
+                    recordings.append(recording)
+                print(
+                    f"{label:22} {server:10} {result.rps:9,.0f} req/s p50 {result.p50_ms:6.2f} "
+                    f"ms p99 {result.p99_ms:6.2f} ms, server CPU {result.core_share:4.0%}",
+                    file=sys.stderr,
                 )
+                return result
 
             warmups = [workload("o", "warmup"), workload("c", "warmup")]
             check_answers(nginx, pixeltrail, warmups)
             for w in warmups:
-                for port in (nginx.port, pixeltrail.process.port):
-                    run_wrk(tools, args.client_cpu, port, w, args.warmup, args.c)
+                for target in (nginx, pixeltrail.process):
+                    run_wrk(tools, args.client_cpu, target, w, args.warmup, args.c)
                 wait_drained(pixeltrail, 0)
             print(
                 f"warmed up; {args.rounds} rounds of 4 runs of {args.duration:g} s",
@@ -926,21 +1107,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for kind in KINDS:
                     w = workload(kind, f"round{round_ + 1}")
                     for server in servers:
-                        if server == "nginx":
-                            nginx.check_alive()
-                            result = run_wrk(
-                                tools, args.client_cpu, nginx.port, w, args.duration, args.c
-                            )
-                        else:
-                            label = f"/{kind}/ round {round_ + 1}"
-                            result, recording = run_pixeltrail(tools, args, pixeltrail, w, label)
-                            recordings.append(recording)
-                        series[server, kind].results.append(result)
-                        print(
-                            f"round {round_ + 1} {server:10} /{kind}/ {result.rps:9,.0f} req/s "
-                            f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.2f} ms",
-                            file=sys.stderr,
-                        )
+                        label = f"/{kind}/ round {round_ + 1}"
+                        series[server, kind].results.append(run(server, w, label))
+            if args.paced_rate:
+                pause = pause_ms(args)
+                for kind in KINDS:
+                    w = workload(kind, "paced", pause)
+                    for server in ("nginx", "pixeltrail"):
+                        label = f"/{kind}/ paced {args.paced_rate:,}/s"
+                        paced[server, kind] = run(server, w, label, paced=True)
         finally:
             nginx.stop()
             if pixeltrail is not None:
@@ -948,8 +1123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 pixeltrail.engine.dispose()
         alone = flusher_alone(args.alone_hits, args.messages, tmp) if args.alone_hits else None
 
-    header, nginx_name = environment(args, tools)
-    section = header + "\n\n" + report(args, series, recordings, alone, nginx_name)
+    header, nginx_name = environment(args, tools, load)
+    section = header + "\n\n" + report(args, series, recordings, alone, nginx_name, paced)
     print(section)
     if args.write:
         write_docs(section)

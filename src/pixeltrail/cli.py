@@ -15,7 +15,7 @@ from pixeltrail.commands.contacts import contacts
 from pixeltrail.commands.domains import domains
 from pixeltrail.commands.instrument import inspect, instrument
 from pixeltrail.commands.reports import report
-from pixeltrail.commands.serve import serve
+from pixeltrail.commands.serve import serve, worker
 from pixeltrail.commands.store import db, events, ip_ranges
 from pixeltrail.commands.webhooks import webhooks
 from pixeltrail.config import ConfigError
@@ -56,3 +56,4 @@ main.add_command(contacts)
 main.add_command(campaigns)
 main.add_command(report)
 main.add_command(webhooks)
+main.add_command(worker)

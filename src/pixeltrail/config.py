@@ -28,6 +28,15 @@ def _tracking_scheme(value: str) -> str:
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in {"", "0", "false", "no", "off"}:
+        return False
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    raise ConfigError(f"{name} is 1 or 0, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, with the environment variable that sets it.
@@ -47,6 +56,9 @@ class Settings:
       verification; default the system's.
     - tracking_scheme (PIXELTRAIL_TRACKING_SCHEME): scheme of links on custom tracking
       domains, https (default) or http (local testing).
+    - webhooks_allow_local (PIXELTRAIL_WEBHOOKS_ALLOW_LOCAL): 1 lets webhook endpoints be on
+      loopback and private addresses, and loopback ones use plain http (local testing);
+      default 0: https to public addresses only.
     """
 
     data_dir: Path
@@ -57,6 +69,7 @@ class Settings:
     cname_target: str = ""
     dns_servers: tuple[str, ...] = ()
     tracking_scheme: str = "https"
+    webhooks_allow_local: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +88,7 @@ class Settings:
                 s.strip() for s in env.get("PIXELTRAIL_DNS_SERVERS", "").split(",") if s.strip()
             ),
             tracking_scheme=_tracking_scheme(env.get("PIXELTRAIL_TRACKING_SCHEME", "https")),
+            webhooks_allow_local=_flag(env, "PIXELTRAIL_WEBHOOKS_ALLOW_LOCAL"),
         )
 
     def key_ring(self) -> KeyRing:

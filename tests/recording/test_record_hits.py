@@ -127,7 +127,9 @@ def _sent_message(engine: Engine, anonymize: bool) -> None:
         )
 
 
-def _hit(kind: HitKind, at_ms: int, ip: str, link: int | None = None, honeypot: bool = False) -> Hit:
+def _hit(
+    kind: HitKind, at_ms: int, ip: str, link: int | None = None, honeypot: bool = False
+) -> Hit:
     return Hit(
         new_event_id(),
         kind,

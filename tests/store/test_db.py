@@ -17,6 +17,7 @@ from sqlalchemy import Engine, inspect, text
 
 from pixeltrail.config import Settings
 from pixeltrail.store.db import (
+    MIGRATIONS,
     StoreError,
     current_revision,
     make_engine,
@@ -30,7 +31,20 @@ from pixeltrail.store.schema import metadata
 from ..dbs import Database
 from .conftest import make_event
 
-HEAD = "0001"
+
+def _head() -> str:
+    """The newest migration, read from the migrations themselves."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+HEAD = _head()
 
 
 def test_upgrade_creates_the_tables_as_the_schema_describes(engine: Engine) -> None:

@@ -1,12 +1,132 @@
-"""`pixeltrail report CAMPAIGN` (filled in by its own change)."""
+"""`pixeltrail report CAMPAIGN`: a campaign's report, for people, as JSON, or as CSV."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
 import click
+
+from pixeltrail.commands.common import account_option, fail, open_engine, resolve_account
+from pixeltrail.platform.report_activity import link_report
+from pixeltrail.platform.report_contacts import (
+    all_contact_rows,
+    contacts_page,
+    write_contacts_csv,
+)
+from pixeltrail.platform.reports import campaign_of, campaign_summary
+
+CONTACTS_SHOWN = 50
+LINKS_SHOWN = 10
+
+
+def _percent(rate: float | None) -> str:
+    return "" if rate is None else f" ({rate:.1%})"
+
+
+def _local(iso: str | None, zone: ZoneInfo) -> str:
+    if iso is None:
+        return "-"
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _machine_lines(machine: dict[str, Any]) -> Iterator[str]:
+    yield f"          machines {machine['unique']:,} unique, {machine['total']:,} total"
+    for item in machine["by_reason"]:
+        yield f"            {item['count']:>7,}  {item['classification']:<9}  {item['reason']}"
+
+
+def summary_lines(summary: dict[str, Any], timezone: str) -> Iterator[str]:
+    s, rates = summary, summary["rates"]
+    yield f"{s['name']} ({s['campaign_id']}); times in {timezone}"
+    yield (
+        f"Sent {s['sent']:,} messages to {s['recipients']:,} recipients; "
+        f"{s['failed']:,} failed, {s['bounced']:,} bounced{_percent(rates['bounce'])}, "
+        f"{s['unsubscribed']:,} unsubscribed{_percent(rates['unsubscribe'])}"
+    )
+    yield ""
+    human, proxy = s["opens"]["human"], s["opens"]["human"]["proxy_open"]
+    yield (
+        f"Opens     people   {human['unique']:,} unique{_percent(rates['open'])}, "
+        f"{human['total']:,} total (through image proxies: {proxy['unique']:,} unique, "
+        f"{proxy['total']:,} total)"
+    )
+    yield from _machine_lines(s["opens"]["machine"])
+    clicks, to_open = s["clicks"]["human"], rates["click_to_open"]
+    yield (
+        f"Clicks    people   {clicks['unique']:,} unique{_percent(rates['click'])}, "
+        f"{clicks['total']:,} total (click to open: {'-' if to_open is None else f'{to_open:.1%}'})"
+    )
+    yield from _machine_lines(s["clicks"]["machine"])
+
+
+def link_lines(links: list[dict[str, Any]]) -> Iterator[str]:
+    yield "Links     people unique  people total  machines  destination"
+    if not links:
+        yield "          (no clicks)"
+    for link in links[:LINKS_SHOWN]:
+        yield (
+            f"          {link['unique_clicks']:>13,}  {link['total_clicks']:>12,}  "
+            f"{link['machine_clicks']:>8,}  {link['destination'] or '-'}"
+        )
+    if len(links) > LINKS_SHOWN:
+        yield f"          ... {len(links) - LINKS_SHOWN:,} more (--json for all)"
+
+
+def contact_lines(rows: list[dict[str, Any]], total: int, zone: ZoneInfo) -> Iterator[str]:
+    shown = f"first {len(rows):,} of {total:,} by id; --csv for all" if total > len(rows) else ""
+    yield f"Contacts  {shown}".rstrip()
+    width = max([len(r["email"]) for r in rows] + [5])
+    yield (
+        f"          {'email':<{width}}  opens  clicks  first opened      last opened       "
+        "machine opens/clicks"
+    )
+    for r in rows:
+        yield (
+            f"          {r['email']:<{width}}  {r['open_count']:>5,}  {r['click_count']:>6,}  "
+            f"{_local(r['first_opened_at'], zone):<16}  {_local(r['last_opened_at'], zone):<16}  "
+            f"{r['machine_open_count']:,}/{r['machine_click_count']:,}"
+        )
 
 
 @click.command()
 @click.argument("campaign_id")
-def report(campaign_id: str) -> None:
-    """A campaign's report."""
-    raise click.ClickException("not built yet")
+@click.option("--json", "as_json", is_flag=True, help="Summary, links and every contact as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="The per-contact CSV (spreadsheet-safe).")
+@account_option
+def report(campaign_id: str, as_json: bool, as_csv: bool, account_id: str | None) -> None:
+    """A campaign's report: people and machines apart, links, and contacts."""
+    if as_json and as_csv:
+        raise fail("--json and --csv cannot go together: choose one")
+    with open_engine() as engine, engine.connect() as conn:
+        account = resolve_account(conn, account_id)
+        if as_csv:
+            write_contacts_csv(conn, account, campaign_id, sys.stdout)
+            return
+        summary = campaign_summary(conn, account, campaign_id)
+        links = link_report(conn, account, campaign_id)
+        if as_json:
+            document = {
+                "summary": summary,
+                "links": links,
+                "contacts": list(all_contact_rows(conn, account, campaign_id)),
+            }
+            click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+            return
+        timezone = campaign_of(conn, account, campaign_id).timezone
+        rows, _ = contacts_page(conn, account, campaign_id, None, CONTACTS_SHOWN)
+    zone = ZoneInfo(timezone)
+    for lines in (
+        summary_lines(summary, timezone),
+        [""],
+        link_lines(links),
+        [""],
+        contact_lines(rows, summary["recipients"], zone),
+    ):
+        for line in lines:
+            click.echo(line)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 
 import click
 import uvicorn
 
 from pixeltrail.commands.common import settings
+from pixeltrail.sending.worker import SendWorker
+from pixeltrail.store.db import open_store
 from pixeltrail.web.app import Server
 
 
@@ -43,3 +47,28 @@ def serve(host: str, port: int, log_level: str) -> None:
         # X-Forwarded-For is read by the app, and only from PIXELTRAIL_TRUSTED_PROXIES.
         proxy_headers=False,
     )
+
+
+@click.command()
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def worker(log_level: str) -> None:
+    """Send due messages (beside `pixeltrail serve`, which runs one worker already)."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = settings()
+    engine = open_store(config)
+    send_worker = SendWorker(engine, config, config.signer())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo("pixeltrail worker sending (Ctrl+C stops)", err=True)
+    send_worker.start()
+    stop.wait()
+    send_worker.stop()
+    engine.dispose()

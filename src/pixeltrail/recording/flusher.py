@@ -17,11 +17,13 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
+from pixeltrail.platform.webhook_events import enqueue_engagement
 from pixeltrail.recording.spool import Spool, read_segment
 from pixeltrail.store.db import upgrade, write_transaction
 from pixeltrail.store.events import events_of_messages, insert_events, update_verdicts
 from pixeltrail.store.ip_ranges import ranges
 from pixeltrail.store.message_context import message_contexts
+from pixeltrail.store.report_aggregates import record_report_changes, take_recording_turn
 from pixeltrail.tracking.classify import Rules, classify_message
 from pixeltrail.tracking.hits import HUMAN, Event, Hit, Verdict, anonymize_ip, now_ms
 
@@ -48,6 +50,7 @@ def astuple_verdict(verdict: Verdict) -> tuple[str, str]:
 
 def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
     """Classify and store hits (idempotent on their ids); returns how many were new."""
+    take_recording_turn(conn)
     incoming: dict[str, dict[str, Hit]] = defaultdict(dict)
     for hit in hits:
         incoming[hit.message_id][hit.id] = hit
@@ -69,6 +72,7 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
             [e.hit for e in known] + fresh,
             rules,
             sent_at_ms=context.sent_at_ms if context else None,
+            link_count=context.link_count if context else None,
         )
         new += [
             Event(
@@ -90,6 +94,10 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
     inserted = insert_events(conn, new)
     if changed:
         update_verdicts(conn, changed)
+    # Campaign reports follow the events and their verdicts, in this same transaction.
+    record_report_changes(conn, stored, new, changed)
+    # Webhooks for the opens and clicks counted as a person's, in this same transaction.
+    enqueue_engagement(conn, new, contexts)
     return inserted
 
 

@@ -17,6 +17,7 @@ class MessageContext:
     account_id: str
     sent_at_ms: int | None
     anonymize_ips: bool
+    link_count: int | None
 
 
 def message_contexts(conn: Connection, message_ids: Collection[str]) -> dict[str, MessageContext]:
@@ -29,11 +30,14 @@ def message_contexts(conn: Connection, message_ids: Collection[str]) -> dict[str
                 messages.c.id,
                 messages.c.account_id,
                 messages.c.sent_at_ms,
+                messages.c.link_count,
                 accounts.c.anonymize_ips,
             )
             .join(accounts, accounts.c.id == messages.c.account_id)
             .where(messages.c.id.in_(ids[start : start + _CHUNK]))
         )
         for row in conn.execute(query):
-            found[row.id] = MessageContext(row.account_id, row.sent_at_ms, row.anonymize_ips)
+            found[row.id] = MessageContext(
+                row.account_id, row.sent_at_ms, row.anonymize_ips, row.link_count
+            )
     return found

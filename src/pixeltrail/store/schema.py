@@ -262,3 +262,67 @@ webhook_deliveries = Table(
     Index(None, "status", "next_attempt_at_ms"),
     Index(None, "endpoint_id", "created_at_ms"),
 )
+
+# ---- campaign reports: aggregates of events, kept by the flusher ---------------------------
+# The report_* rows of a message are a function of that message's stored events (with their
+# current verdicts): the flusher recomputes them whenever its events change, in the same
+# transaction (store/report_aggregates.py). campaign_id and contact_id are copies of the
+# message's, so reports read one campaign's rows without touching events.
+# Opens "counted" are those classified human or proxy_open (tracking.hits.COUNTED_AS_OPEN).
+report_messages = Table(
+    "report_messages",
+    metadata,
+    Column("message_id", String(16), primary_key=True),
+    Column("campaign_id", String(ID), nullable=False),
+    Column("contact_id", String(ID), nullable=False),
+    Column("opens", Integer, nullable=False),  # counted opens (proxy_opens included)
+    Column("proxy_opens", Integer, nullable=False),
+    Column("machine_opens", Integer, nullable=False),
+    Column("first_open_ms", BigInteger, nullable=True),  # of counted opens
+    Column("last_open_ms", BigInteger, nullable=True),
+    Column("clicks", Integer, nullable=False),  # classified human
+    Column("machine_clicks", Integer, nullable=False),
+    Index(None, "campaign_id", "contact_id"),
+)
+
+# Clicks per tracked link of a message (the honeypot link is left out: only machines click it).
+report_links = Table(
+    "report_links",
+    metadata,
+    Column("message_id", String(16), primary_key=True),
+    Column("link", Integer, primary_key=True),
+    Column("campaign_id", String(ID), nullable=False),
+    Column("contact_id", String(ID), nullable=False),
+    Column("destination", Text, nullable=True),
+    Column("clicks", Integer, nullable=False),
+    Column("machine_clicks", Integer, nullable=False),
+    Index(None, "campaign_id", "contact_id"),
+)
+
+# Opens and clicks of a campaign per quarter hour (UTC): every time zone's offset is a whole
+# number of quarter hours, so the hours and days of any zone are sums of these buckets. Kept
+# by adding the changes the flusher makes (new events, verdicts that change), not per message:
+# a message's events are spread over days, so per-message buckets would be as many as events.
+report_timeline = Table(
+    "report_timeline",
+    metadata,
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("bucket_ms", BigInteger, primary_key=True),
+    Column("opens", Integer, nullable=False),
+    Column("machine_opens", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False),
+    Column("machine_clicks", Integer, nullable=False),
+)
+
+# Events of a message per verdict that is not plain "human" (machine kinds and proxy_open).
+report_reasons = Table(
+    "report_reasons",
+    metadata,
+    Column("message_id", String(16), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("classification", String(16), primary_key=True),
+    Column("reason", Text, primary_key=True),
+    Column("campaign_id", String(ID), nullable=False),
+    Column("events", Integer, nullable=False),
+    Index(None, "campaign_id"),
+)

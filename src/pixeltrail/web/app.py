@@ -5,37 +5,73 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
+from pixeltrail.platform.dns_check import CnameResolver
+from pixeltrail.platform.secretbox import SecretBox
+from pixeltrail.platform.webhook_delivery import WebhookDeliverer
 from pixeltrail.recording.flusher import Flusher
 from pixeltrail.recording.spool import Spool
+from pixeltrail.sending.scheduling_loop import SchedulingLoop
+from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import make_engine, upgrade
 from pixeltrail.web.api.app import mounted_api
 from pixeltrail.web.client_ip import ClientAddress
+from pixeltrail.web.hosts import AllowedHosts, DomainRechecker
 from pixeltrail.web.tracking import Receive, Scope, Send, TrackingApp
+from pixeltrail.web.unsubscribe import unsubscribe_routes
 
 log = logging.getLogger("pixeltrail.server")
+
+
+class Service(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 MIGRATE_TIMEOUT = 15.0
 
 
 class Server:
     """Owns the spool, the flusher and the database engine for the life of the process."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, sending: bool = True
+    ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
         self.spool = Spool(settings.data_dir / "spool")
         self.flusher = Flusher(self.spool, self.engine)
         self.started = time.time()
+        signer = settings.signer()
+        # Background services, started after migrations and stopped in reverse order.
+        self.services: list[Service] = [self.flusher]
+        if sending:
+            self.services += [
+                SchedulingLoop(self.engine, settings),
+                SendWorker(self.engine, settings, signer),
+            ]
+        # Tracking links are answered only on the instance's host and served tracking domains.
+        self.hosts = AllowedHosts(settings, self.engine, settings.data_dir / "tracking-hosts.json")
+        self.services += [
+            self.hosts,
+            DomainRechecker(self.engine, CnameResolver.from_settings(settings), self.hosts.reload),
+        ]
+        self.webhooks = WebhookDeliverer(
+            self.engine, SecretBox(settings.key_ring()), allow_local=settings.webhooks_allow_local
+        )
+        self.services.append(self.webhooks)
         self.tracking = TrackingApp(
-            signer=settings.signer(),
+            signer=signer,
             spool=self.spool,
             client=ClientAddress(settings.trusted_proxies),
             health=self.health,
-            inner=mounted_api(self.engine, settings),
+            hosts=self.hosts,
+            inner=mounted_api(self.engine, settings, *unsubscribe_routes(self.engine, signer)),
         )
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -64,6 +100,9 @@ class Server:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
+            # ASGI lifespan state, copied into every request's (request.state in the API):
+            # the API refreshes the served hosts at once after a domain changes.
+            scope.get("state", {})["domains_changed"] = self.hosts.reload
             await self._lifespan(receive, send)
         else:
             await self.tracking(scope, receive, send)
@@ -80,10 +119,12 @@ class Server:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self._migrate()
-                self.flusher.start()
+                for service in self.services:
+                    service.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.flusher.stop()
+                for service in reversed(self.services):
+                    await asyncio.to_thread(service.stop)
                 self.engine.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

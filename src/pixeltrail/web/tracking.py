@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixeltrail.recording.spool import Spool
 from pixeltrail.tracking.hits import Hit, new_event_id, now_ms
 from pixeltrail.tracking.tokens import InvalidToken, TokenSigner
 from pixeltrail.web.client_ip import ClientAddress
 from pixeltrail.web.location import to_location
+
+if TYPE_CHECKING:
+    from pixeltrail.web.hosts import AllowedHosts
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,6 +56,7 @@ _BAD_LINK = _PAGE.format(
 ).encode()
 _EMPTY_PAGE = _PAGE.format(title="pixeltrail", text="").encode()
 _ROBOTS = b"User-agent: *\nDisallow: /\n"
+CADDY_ASK = "/caddy/ask"
 
 
 class TrackingApp:
@@ -65,12 +69,15 @@ class TrackingApp:
         client: ClientAddress,
         health: HealthReport,
         inner: ASGIApp | None = None,
+        hosts: AllowedHosts | None = None,
     ) -> None:
         self.signer = signer
         self.spool = spool
         self.client = client
         self.health = health
         self.inner = inner
+        # None answers on any Host; else only the instance's own and served tracking domains.
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,12 +97,21 @@ class TrackingApp:
             await _respond(
                 send, 200 if ok else 503, [(b"content-type", b"application/json")], body, scope
             )
+        elif path == CADDY_ASK and self.hosts is not None:
+            ok = self.hosts.caddy_may_certify(scope["query_string"])
+            text = b"yes\n" if ok else b"not a tracking domain of this instance\n"
+            await _respond(
+                send, 200 if ok else 404, [(b"content-type", b"text/plain")], text, scope
+            )
         elif self.inner is not None:
             await self.inner(scope, receive, send)
         else:
             await _respond(send, 404, [(b"content-type", b"text/plain")], b"Not found\n", scope)
 
     async def _track(self, scope: Scope, send: Send, path: str) -> None:
+        if self.hosts is not None and not self.hosts.allows(_host(scope["headers"])):
+            await _respond(send, 404, [_NO_INDEX], b"Unknown host\n", scope)
+            return
         method: str = scope["method"]
         if method not in {"GET", "HEAD"}:
             await _respond(send, 405, [(b"allow", b"GET, HEAD"), _NO_INDEX], b"", scope)
@@ -163,6 +179,13 @@ class TrackingApp:
                 b"",
                 scope,
             )
+
+
+def _host(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    for name, value in headers:
+        if name == b"host":
+            return value
+    return None
 
 
 async def _respond(

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 
 from pixeltrail import __version__
 from pixeltrail.config import Settings
@@ -82,6 +82,6 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
     return api
 
 
-def mounted_api(engine: Engine, settings: Settings) -> Starlette:
-    """The API mounted at /api/v1, as the server serves it."""
-    return Starlette(routes=[Mount(PREFIX, app=create_api(engine, settings))])
+def mounted_api(engine: Engine, settings: Settings, *routes: BaseRoute) -> Starlette:
+    """The API mounted at /api/v1 (and any other routes), as the server serves it."""
+    return Starlette(routes=[Mount(PREFIX, app=create_api(engine, settings)), *routes])

@@ -35,7 +35,10 @@ def connection(request: Request) -> Iterator[Connection]:
             yield conn
 
 
-Conn = Annotated[Connection, Depends(connection)]
+# scope="function": the transaction ends (commits) before the response is sent, so a client
+# that got 201 can rely on what it wrote. FastAPI's default ("request") ends it afterwards:
+# the next request could then start before the commit and miss the row.
+Conn = Annotated[Connection, Depends(connection, scope="function")]
 
 
 def account_id(request: Request, conn: Conn) -> str:

@@ -1,0 +1,222 @@
+"""Custom tracking domains: added per account, verified by their CNAME, re-checked, served.
+
+Checking DNS (explicitly or periodically) lives in `domain_checks`; DNS I/O in `dns_check`.
+
+Status: `pending` (added, its CNAME not seen yet; periodic checks keep looking), `verified`
+(the CNAME points at this instance), `failed` (an explicit verification found it wrong, or a
+verified domain stopped pointing here). A domain that was verified once (`verified_at_ms` set)
+keeps being served whatever its status, so links already sent never break because of us.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, delete, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from pixeltrail.config import Settings
+from pixeltrail.platform.errors import Conflict, Invalid, NotFound
+from pixeltrail.platform.hostnames import normalize_hostname
+from pixeltrail.platform.ids import new_id, now_ms
+from pixeltrail.platform.paging import page
+from pixeltrail.store.schema import campaigns, tracking_domains
+
+__all__ = [  # normalize_hostname comes from `hostnames`, offered here with the rest
+    "FAILED",
+    "PENDING",
+    "VERIFIED",
+    "TrackingDomain",
+    "add_domain",
+    "delete_domain",
+    "domain_of",
+    "get_domain",
+    "list_domains",
+    "normalize_hostname",
+    "served_hostnames",
+    "tracking_base_url",
+]
+
+PENDING, VERIFIED, FAILED = "pending", "verified", "failed"
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class TrackingDomain:
+    id: str
+    account_id: str
+    hostname: str
+    status: str
+    cname_target: str
+    last_error: str | None
+    checked_at_ms: int | None
+    verified_at_ms: int | None
+    created_at_ms: int
+
+    @property
+    def served(self) -> bool:
+        """Whether the tracking server answers for it: verified now or at some time before."""
+        return self.verified_at_ms is not None
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hostname": self.hostname,
+            "status": self.status,
+            "cname_target": self.cname_target,
+            "last_error": self.last_error,
+            "dns_record": {"type": "CNAME", "name": self.hostname, "value": self.cname_target},
+            "verified_at": _iso(self.verified_at_ms),
+            "checked_at": _iso(self.checked_at_ms),
+            "created_at": _iso(self.created_at_ms),
+        }
+
+
+def domain_of(row: Any) -> TrackingDomain:
+    return TrackingDomain(
+        id=row.id,
+        account_id=row.account_id,
+        hostname=row.hostname,
+        status=row.status,
+        cname_target=row.cname_target,
+        last_error=row.last_error,
+        checked_at_ms=row.checked_at_ms,
+        verified_at_ms=row.verified_at_ms,
+        created_at_ms=row.created_at_ms,
+    )
+
+
+def _cname_target(settings: Settings) -> str:
+    try:
+        return normalize_hostname(settings.cname_host)
+    except Invalid:
+        raise Conflict(
+            f"this instance cannot take custom tracking domains: a CNAME cannot point at "
+            f"{settings.cname_host!r}; its administrator sets PIXELTRAIL_CNAME_TARGET (or a "
+            "PIXELTRAIL_BASE_URL with a hostname)"
+        ) from None
+
+
+def add_domain(
+    conn: Connection, account_id: str, hostname: str, settings: Settings
+) -> TrackingDomain:
+    """A new pending domain; the answer says which CNAME record to create."""
+    name = normalize_hostname(hostname)
+    target = _cname_target(settings)
+    if name in {settings.instance_host.rstrip(".").lower(), target}:
+        raise Invalid(
+            f"{name} is this instance's own tracking host; add a hostname of yours that has "
+            f"a CNAME pointing at {target}",
+            "hostname",
+        )
+    owner = conn.execute(
+        select(tracking_domains.c.account_id).where(tracking_domains.c.hostname == name)
+    ).first()
+    if owner is not None:
+        raise _taken(name, owner.account_id == account_id)
+    domain_id = new_id("dom")
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(tracking_domains).values(
+                    id=domain_id,
+                    account_id=account_id,
+                    hostname=name,
+                    status=PENDING,
+                    cname_target=target,
+                    created_at_ms=now_ms(),
+                )
+            )
+    except IntegrityError:  # added by someone else between the check and the insert
+        raise _taken(name, mine=False) from None
+    return get_domain(conn, account_id, domain_id)
+
+
+def _taken(name: str, mine: bool) -> Conflict:
+    if mine:
+        return Conflict(f"{name} is already one of your tracking domains", "hostname")
+    # Whose it is stays unsaid: one account must not learn about another.
+    return Conflict(
+        f"{name} is already in use on this instance; if it is yours, ask the instance's "
+        "administrator",
+        "hostname",
+    )
+
+
+def get_domain(conn: Connection, account_id: str, domain_id: str) -> TrackingDomain:
+    row = conn.execute(
+        select(tracking_domains).where(
+            tracking_domains.c.id == domain_id, tracking_domains.c.account_id == account_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such tracking domain", "id")
+    return domain_of(row)
+
+
+def list_domains(
+    conn: Connection, account_id: str, cursor: str | None = None, limit: int | None = None
+) -> tuple[list[TrackingDomain], str | None]:
+    query = select(tracking_domains).where(tracking_domains.c.account_id == account_id)
+    rows, next_cursor = page(conn, query, tracking_domains, cursor, limit)
+    return [domain_of(row) for row in rows], next_cursor
+
+
+def delete_domain(conn: Connection, account_id: str, domain_id: str) -> TrackingDomain:
+    """Remove a domain (links on it stop working); refused while a campaign uses it."""
+    domain = get_domain(conn, account_id, domain_id)
+    names = conn.execute(
+        select(campaigns.c.name)
+        .where(campaigns.c.tracking_domain_id == domain_id)
+        .order_by(campaigns.c.name)
+        .limit(4)
+    ).scalars()
+    used_by = list(names)
+    if used_by:
+        shown = ", ".join(repr(n) for n in used_by[:3]) + (" and more" if len(used_by) > 3 else "")
+        kind = "campaign" if len(used_by) == 1 else "campaigns"
+        raise Conflict(
+            f"{domain.hostname} is the tracking domain of {kind} {shown}; give "
+            f"{'it' if len(used_by) == 1 else 'them'} another tracking domain first",
+            "id",
+        )
+    conn.execute(delete(tracking_domains).where(tracking_domains.c.id == domain_id))
+    return domain
+
+
+def served_hostnames(conn: Connection) -> set[str]:
+    """Every hostname the tracking server answers for besides its own."""
+    query = select(tracking_domains.c.hostname).where(
+        or_(tracking_domains.c.status == VERIFIED, tracking_domains.c.verified_at_ms.isnot(None))
+    )
+    return set(conn.execute(query).scalars())
+
+
+def tracking_base_url(domain: TrackingDomain | None, settings: Settings) -> str:
+    """The base of tracking links: the instance's own, or `https://<hostname>` on a domain.
+
+    With PIXELTRAIL_TRACKING_SCHEME=http (local testing) the links keep the port of the base
+    URL, where the server listens: http://track.acme.test:8000.
+    """
+    if domain is None:
+        return settings.base_url.rstrip("/")
+    if not domain.served:
+        raise Invalid(
+            f"{domain.hostname} is not verified yet: links on it would not work; create its "
+            "CNAME record and verify it first",
+            "tracking_domain_id",
+        )
+    url = f"{settings.tracking_scheme}://{domain.hostname}"
+    port = urlsplit(settings.base_url).port
+    if settings.tracking_scheme == "http" and port is not None:
+        url += f":{port}"
+    return url

@@ -1,0 +1,1 @@
+"""Sending: building MIME messages, the mailers that deliver them (SMTP, outbox), the worker."""

@@ -1,0 +1,202 @@
+"""Which hosts the tracking routes answer for, kept in memory; and the periodic domain re-checks.
+
+The hot path never asks the database: it reads a frozenset that a background thread replaces
+every REFRESH_SECONDS (and the API at once after a change in this process). The last set read
+is also kept in a file in the data directory, so links on custom domains keep working when the
+server starts while the database is down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from sqlalchemy import Engine
+
+from pixeltrail.config import Settings
+from pixeltrail.platform.dns_check import CnameResolver
+from pixeltrail.platform.domain_checks import recheck_domains
+from pixeltrail.platform.domains import served_hostnames
+
+log = logging.getLogger("pixeltrail.hosts")
+
+REFRESH_SECONDS = 30.0
+RECHECK_SECONDS = 60.0
+# Names a local client uses for the instance (tests, `make run`): the instance too.
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_name(value: str) -> str:
+    """The host of a Host header (or a bare name): lowercase, without port or trailing dot."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    return value.rstrip(".")
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class AllowedHosts:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        cache_file: Path | None = None,
+        interval: float = REFRESH_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self.cache_file = cache_file
+        self.interval = interval
+        self.instance_names = frozenset(
+            {host_name(settings.instance_host), host_name(settings.cname_host)} - {""}
+        )
+        self.instance = LOOPBACK | self.instance_names
+        self.own_certifiable = frozenset(
+            n for n in self.instance_names if n not in LOOPBACK and not _is_ip(n)
+        )
+        self.domains: frozenset[str] = self._read_cache()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False
+
+    def allows(self, host: bytes | None) -> bool:
+        """Whether tracking links on `host` (a Host header's value) are answered.
+
+        A request without Host (HTTP/1.0) can only have been meant for the instance itself.
+        """
+        if host is None:
+            return True
+        name = host_name(host.decode("latin-1"))
+        return name in self.instance or name in self.domains
+
+    def caddy_may_certify(self, query_string: bytes) -> bool:
+        """Caddy's on-demand TLS question (`?domain=NAME`): may it get a certificate for NAME?
+
+        Yes for served tracking domains and the instance's own hostname; never for loopback
+        names or anything else, so nobody makes Caddy ask a CA for certificates at will.
+        """
+        asked = parse_qs(query_string.decode("latin-1")).get("domain", [""])[0]
+        name = host_name(asked)
+        return name in self.domains or name in self.own_certifiable
+
+    def reload(self) -> bool:
+        """Read the served tracking domains again; never raises: when the database fails, the
+        last known set stays (and the failure is logged once). True when it was read."""
+        try:
+            with self._lock:
+                with self.engine.connect() as conn:
+                    names = frozenset(served_hostnames(conn))
+                if names != self.domains:
+                    self.domains = names
+                    self._write_cache(names)
+        except Exception as exc:
+            if not self._failing:
+                log.warning("tracking domains not refreshed, serving the last known: %s", exc)
+            self._failing = True
+            return False
+        self._failing = False
+        return True
+
+    def start(self) -> None:
+        """Refresh in the background, at once and then every `interval` seconds; until the
+        first refresh, the set kept in the cache file is served."""
+        self._thread = threading.Thread(target=self._run, name="pixeltrail-hosts", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        self.reload()
+        while not self._stop.wait(self.interval):
+            self.reload()
+
+    def _read_cache(self) -> frozenset[str]:
+        if self.cache_file is None:
+            return frozenset()
+        try:
+            names = json.loads(self.cache_file.read_text())["hostnames"]
+            return frozenset(str(n) for n in names)
+        except FileNotFoundError:
+            return frozenset()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable %s: %s", self.cache_file, exc)
+            return frozenset()
+
+    def _write_cache(self, names: frozenset[str]) -> None:
+        if self.cache_file is None:
+            return
+        folder = self.cache_file.parent
+        tmp: str | None = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tracking-hosts-")
+            with os.fdopen(fd, "w") as out:
+                json.dump({"hostnames": sorted(names)}, out)
+            os.replace(tmp, self.cache_file)
+            tmp = None
+        except OSError as exc:
+            log.warning("cannot keep the tracking domains in %s: %s", self.cache_file, exc)
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+class DomainRechecker:
+    """Re-checks tracking domains' DNS in the background: verified ones every 6 hours, the
+    others every 10 minutes (see `domain_checks`), and tells `changed` when any moved."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        resolver: CnameResolver,
+        changed: Callable[[], object],
+        interval: float = RECHECK_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self.resolver = resolver
+        self.changed = changed
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pixeltrail-recheck", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            # A DNS look-up under way may take its few seconds; it is abandoned, not awaited.
+            self._thread.join(1)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                moved = recheck_domains(self.engine, self.resolver, stopping=self._stop.is_set)
+                for domain in moved:
+                    log.info("tracking domain %s is now %s", domain.hostname, domain.status)
+                if moved:
+                    self.changed()
+            except Exception as exc:
+                log.warning("tracking domain re-check postponed: %s", exc)

@@ -1,0 +1,165 @@
+"""The hosts the tracking routes answer for: kept in memory, refreshed, kept on disk."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, update
+
+from pixeltrail.config import Settings
+from pixeltrail.platform.accounts import create_account
+from pixeltrail.platform.dns_check import CnameResolver
+from pixeltrail.platform.domains import (
+    VERIFIED,
+    TrackingDomain,
+    add_domain,
+    get_domain,
+    tracking_base_url,
+)
+from pixeltrail.platform.errors import Invalid
+from pixeltrail.platform.ids import now_ms
+from pixeltrail.store.db import make_engine, write_transaction
+from pixeltrail.store.schema import tracking_domains
+from pixeltrail.web.hosts import AllowedHosts, DomainRechecker, host_name
+
+from ..dbs import Database
+from .conftest import CNAME_TARGET, FakeDns
+
+HOST = "track.acme.test"
+
+
+@pytest.fixture
+def engine(database: Database) -> Engine:
+    return database.engine
+
+
+def add(
+    engine: Engine, settings: Settings, hostname: str, verified_at: int | None
+) -> TrackingDomain:
+    """A domain of a new account, verified at `verified_at` (None: pending)."""
+    with write_transaction(engine) as conn:
+        account, _ = create_account(conn, "Acme", f"owner-{hostname}@acme.example")
+        domain = add_domain(conn, account.id, hostname, settings)
+        if verified_at is not None:
+            conn.execute(
+                update(tracking_domains)
+                .where(tracking_domains.c.id == domain.id)
+                .values(status=VERIFIED, verified_at_ms=verified_at, checked_at_ms=verified_at)
+            )
+        return get_domain(conn, account.id, domain.id)
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("Track.Acme.Test:8000", "track.acme.test"),
+        ("track.acme.test.", "track.acme.test"),
+        ("[::1]:8000", "::1"),
+        ("::1", "::1"),
+        ("127.0.0.1", "127.0.0.1"),
+    ],
+)
+def test_host_names_drop_port_case_and_trailing_dot(header: str, name: str) -> None:
+    assert host_name(header) == name
+
+
+def test_served_are_the_instance_and_domains_verified_now_or_before(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    add(engine, settings, "pending.acme.test", None)
+    add(engine, settings, HOST, now_ms())
+    was = add(engine, settings, "was.acme.test", now_ms())
+    with write_transaction(engine) as conn:  # verified once, failing now: still served
+        conn.execute(
+            update(tracking_domains).where(tracking_domains.c.id == was.id).values(status="failed")
+        )
+    hosts = AllowedHosts(settings, engine, tmp_path / "hosts.json")
+    assert not hosts.allows(f"{HOST}:443".encode())
+    assert hosts.reload() is True
+    for allowed in [HOST, "TRACK.acme.test:8000", "was.acme.test", CNAME_TARGET]:
+        assert hosts.allows(allowed.encode()), allowed
+    for local in ["app.pixeltrail.test", "localhost:8000", "127.0.0.1:8000", "[::1]:8000"]:
+        assert hosts.allows(local.encode()), local
+    assert hosts.allows(None)  # HTTP/1.0 without Host
+    for refused in ["pending.acme.test", "evil.test", "acme.test", "track.acme.test.evil.test"]:
+        assert not hosts.allows(refused.encode()), refused
+    # Caddy gets certificates for domains and the instance's own names, never for loopback.
+    for name, ok in [
+        (HOST, True),
+        ("was.acme.test", True),
+        (CNAME_TARGET, True),
+        ("app.pixeltrail.test", True),
+        ("pending.acme.test", False),
+        ("evil.test", False),
+        ("localhost", False),
+        ("127.0.0.1", False),
+        ("", False),
+    ]:
+        assert hosts.caddy_may_certify(f"domain={name}".encode()) is ok, name
+    assert not hosts.caddy_may_certify(b"")
+
+
+def test_the_last_known_domains_survive_a_database_that_is_down(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    add(engine, settings, HOST, now_ms())
+    cache = tmp_path / "data" / "tracking-hosts.json"
+    AllowedHosts(settings, engine, cache).reload()
+    assert json.loads(cache.read_text()) == {"hostnames": [HOST]}
+
+    down = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    try:
+        restarted = AllowedHosts(settings, down, cache, interval=0.05)
+        assert restarted.allows(HOST.encode())
+        assert restarted.reload() is False
+        restarted.start()
+        time.sleep(0.3)  # several failed refreshes
+        restarted.stop()
+        assert restarted.allows(HOST.encode())
+    finally:
+        down.dispose()
+
+
+def test_an_unreadable_cache_file_is_ignored(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    cache = tmp_path / "hosts.json"
+    cache.write_text("{not json")
+    assert not AllowedHosts(settings, engine, cache).allows(HOST.encode())
+
+
+def test_the_refresher_and_the_rechecker_run_in_the_background(
+    engine: Engine, settings: Settings, dns: FakeDns, tmp_path: Path
+) -> None:
+    add(engine, settings, HOST, None)
+    hosts = AllowedHosts(settings, engine, tmp_path / "hosts.json", interval=0.05)
+    rechecker = DomainRechecker(engine, CnameResolver([dns.server]), hosts.reload, interval=0.05)
+    hosts.start()
+    rechecker.start()
+    try:
+        dns.cname(HOST, CNAME_TARGET)  # a pending domain is checked at once, then verified
+        deadline = time.monotonic() + 10
+        while not hosts.allows(HOST.encode()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert hosts.allows(HOST.encode())
+    finally:
+        rechecker.stop()
+        hosts.stop()
+
+
+def test_links_on_a_domain_use_https_or_http_with_the_instance_port(
+    engine: Engine, settings: Settings
+) -> None:
+    pending = add(engine, settings, "pending.acme.test", None)
+    verified = add(engine, settings, HOST, now_ms())
+    assert tracking_base_url(None, settings) == "https://app.pixeltrail.test"
+    assert tracking_base_url(verified, settings) == f"https://{HOST}"
+    local = replace(settings, base_url="http://127.0.0.1:8000", tracking_scheme="http")
+    assert tracking_base_url(verified, local) == f"http://{HOST}:8000"
+    assert tracking_base_url(verified, replace(local, tracking_scheme="https")) == f"https://{HOST}"
+    with pytest.raises(Invalid, match="not verified yet"):
+        tracking_base_url(pending, settings)
