@@ -240,9 +240,9 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_loses_only_the_one_in
     assert len(batch) == 4
     # The worker sent the first, was handing the second to the server, then died.
     with write_transaction(engine) as conn:
-        mark_sending(conn, batch[0].id, [m.id for m in batch[1:]], now)
+        mark_sending(conn, [batch[0].id], [m.id for m in batch[1:]], now)
         conn.execute(update(messages).where(messages.c.id == batch[0].id).values(status="sent"))
-        mark_sending(conn, batch[1].id, [m.id for m in batch[2:]], now)
+        mark_sending(conn, [batch[1].id], [m.id for m in batch[2:]], now)
     # Another worker, before the lease runs out, leaves them alone.
     assert _send(engine, settings, now + 60_000) == 0
     with write_transaction(engine) as conn:

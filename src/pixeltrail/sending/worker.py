@@ -5,7 +5,8 @@ marks each message `sending` (the intent, committed) just before handing it to t
 and `sent` after. Claims carry a lease (renewed as the worker goes). When a worker dies, its
 `claimed` messages go back to `scheduled` once the lease runs out (they were never tried);
 a message left `sending` may or may not have reached the server, so it is marked `failed`
-with that reason and never retried. That one message is the price of never sending twice.
+with that reason and never retried. Those in flight at that instant (at most CONCURRENCY)
+are the price of never sending twice.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from pixeltrail.tracking.tracker import MessageTracker, TrackingOptions
 log = logging.getLogger("pixeltrail.worker")
 
 BATCH = 50
+# Messages in flight at once per worker (one SMTP connection each). A worker killed mid-send
+# leaves at most this many messages in doubt.
+CONCURRENCY = 4
 MAX_ATTEMPTS = 8
 SENDING_LEASE_MS = 10 * 60 * 1000
 BACKOFF_MS = (60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000, 2 * 3600_000)
@@ -130,11 +134,14 @@ def reconcile(conn: Connection, now: int) -> int:
     return (back.rowcount or 0) + (failed.rowcount or 0)
 
 
-def mark_sending(conn: Connection, message_id: str, others: list[str], now: int) -> None:
-    """The intent to send this one, and a fresh lease for the rest of the batch."""
-    conn.execute(
-        update(messages).where(messages.c.id == message_id).values(status="sending", send_at_ms=now)
-    )
+def mark_sending(conn: Connection, message_ids: list[str], others: list[str], now: int) -> None:
+    """The intent to send these, and a fresh lease for the rest of the batch."""
+    if message_ids:
+        conn.execute(
+            update(messages)
+            .where(messages.c.id.in_(message_ids))
+            .values(status="sending", send_at_ms=now)
+        )
     if others:
         conn.execute(
             update(messages)
@@ -171,13 +178,15 @@ class SendWorker:
         signer: TokenSigner,
         mailer_for: Callable[[SmtpEndpoint | None], Mailer] | None = None,
         interval: float = 1.0,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.signer = signer
         self.interval = interval
         self._mailer_for = mailer_for or self._default_mailer
-        self._mailers: dict[str, Mailer] = {}
+        self.concurrency = concurrency
+        self._mailers: dict[str, list[Mailer]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -213,8 +222,9 @@ class SendWorker:
 
     async def close(self) -> None:
         mailers, self._mailers = self._mailers, {}
-        for mailer in mailers.values():
-            await mailer.close()
+        for pool in mailers.values():
+            for mailer in pool:
+                await mailer.close()
 
     async def run_once(self, now: int | None = None) -> int:
         """One pass: reconcile, claim a batch, send it, record the outcomes."""
@@ -224,33 +234,35 @@ class SendWorker:
             batch = claim(conn, now)
         if not batch:
             return 0
-        # One write per message: it records the previous outcome and the next intent together.
-        done: tuple[Claimed, Outcome] | None = None
         with self.engine.connect() as reader:
-            for index, claimed in enumerate(batch):
-                prepared = self._prepare(reader, claimed)
-                reader.rollback()  # end the read snapshot: the next one sees fresh rows
-                with write_transaction(self.engine) as conn:
-                    if done is not None:
-                        record_outcome(conn, *done, now_ms())
-                    if isinstance(prepared, Prepared):
-                        rest = [m.id for m in batch[index + 1 :]]
-                        mark_sending(conn, claimed.id, rest, now_ms())
-                if isinstance(prepared, Prepared):
-                    done = (claimed, await self._deliver(prepared))
-                else:
-                    done = (claimed, prepared)
-        if done is not None:
+            prepared = [self._prepare(reader, claimed) for claimed in batch]
+        # Up to `concurrency` messages are in flight at once, each on its own connection. One
+        # write per round records the last round's outcomes and this round's intent together.
+        done: list[tuple[Claimed, Outcome]] = []
+        for start in range(0, len(batch), self.concurrency):
+            round_ = list(zip(batch, prepared, strict=True))[start : start + self.concurrency]
+            sending = [(m, p) for m, p in round_ if isinstance(p, Prepared)]
+            rest = [m.id for m in batch[start + self.concurrency :]]
             with write_transaction(self.engine) as conn:
-                record_outcome(conn, *done, now_ms())
+                for claimed, outcome in done:
+                    record_outcome(conn, claimed, outcome, now_ms())
+                mark_sending(conn, [m.id for m, _ in sending], rest, now_ms())
+            outcomes = await asyncio.gather(
+                *(self._deliver(p, slot) for slot, (_, p) in enumerate(sending))
+            )
+            delivered = {m.id: o for (m, _), o in zip(sending, outcomes, strict=True)}
+            done = [(m, delivered[m.id] if isinstance(p, Prepared) else p) for m, p in round_]
+        with write_transaction(self.engine) as conn:
+            for claimed, outcome in done:
+                record_outcome(conn, claimed, outcome, now_ms())
         return len(batch)
 
-    def _mailer(self, conn: Connection, m: Claimed) -> Mailer:
-        mailer = self._mailers.get(m.mailbox_id)
-        if mailer is None:
+    def _ensure_mailers(self, conn: Connection, m: Claimed) -> None:
+        if m.mailbox_id not in self._mailers:
             endpoint = mailbox_endpoint(conn, m.account_id, m.mailbox_id, self.settings)
-            mailer = self._mailers[m.mailbox_id] = self._mailer_for(endpoint)
-        return mailer
+            self._mailers[m.mailbox_id] = [
+                self._mailer_for(endpoint) for _ in range(self.concurrency)
+            ]
 
     def _prepare(self, conn: Connection, m: Claimed) -> Prepared | Outcome:
         row = conn.execute(
@@ -301,11 +313,11 @@ class SendWorker:
             data = build_message(envelope, html, text, links.unsubscribe_url(m.id))
         except UnsendableAddress as exc:
             return Outcome("failed", str(exc))
-        self._mailer(conn, m)
+        self._ensure_mailers(conn, m)
         return Prepared(m, envelope, data, len(tracker.tracked))
 
-    async def _deliver(self, p: Prepared) -> Outcome:
-        mailer = self._mailers[p.message.mailbox_id]
+    async def _deliver(self, p: Prepared, slot: int) -> Outcome:
+        mailer = self._mailers[p.message.mailbox_id][slot]
         try:
             await mailer.send(p.message.id, p.envelope.from_email, p.envelope.to_email, p.data)
         except DeliveryError as exc:
