@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import ipaddress
 import re
 import tomllib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -48,15 +50,37 @@ class Signal:
     source: str
     pattern: re.Pattern[str] | None = None
     networks: tuple[Network, ...] = ()
+    # Per IP version: sorted, merged (first, last) address integers of `networks`.
+    _ranges: dict[int, tuple[list[int], list[int]]] = dataclasses.field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        v4 = [n for n in self.networks if isinstance(n, ipaddress.IPv4Network)]
+        v6 = [n for n in self.networks if isinstance(n, ipaddress.IPv6Network)]
+        self._ranges[4] = _spans(ipaddress.collapse_addresses(v4))
+        self._ranges[6] = _spans(ipaddress.collapse_addresses(v6))
 
     def matches(self, hit: Hit, address: Address | None) -> bool:
         if self.pattern is not None:
             return self.pattern.search(hit.user_agent) is not None
-        return address is not None and any(address in network for network in self.networks)
+        if address is None:
+            return False
+        # O(log n) for the tens of thousands of Apple relay ranges, not one test per network.
+        firsts, lasts = self._ranges[address.version]
+        value = int(address)
+        i = bisect.bisect_right(firsts, value) - 1
+        return i >= 0 and value <= lasts[i]
 
     def verdict(self, hit: Hit) -> Verdict:
         chosen = self.on_open if hit.kind == "open" else self.on_click
         return Verdict(chosen.classification, chosen.reason.replace("{ip}", hit.ip))
+
+
+def _spans(networks: Iterable[Network]) -> tuple[list[int], list[int]]:
+    """First and last address (as integers) of sorted, non-overlapping networks."""
+    spans = [(int(n.network_address), int(n.broadcast_address)) for n in networks]
+    return [first for first, _ in spans], [last for _, last in spans]
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,11 @@ class Rules:
     burst_min_links: int
     forward_ipv4_prefix: int
     forward_ipv6_prefix: int
+    # Known-source verdicts by (kind, ip, user agent): the flusher judges a message's whole
+    # history again at every flush, and the signals depend on nothing else.
+    _known: dict[tuple[str, str, str], Verdict | None] = dataclasses.field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @classmethod
     def load(cls, apple_ranges: Iterable[str] = (), extra_toml: str | None = None) -> Rules:
@@ -157,7 +186,22 @@ def _verdict(
     return known or Verdict(HUMAN, NO_SIGNAL)
 
 
+KNOWN_CACHE_SIZE = 100_000
+
+
 def _known_source(hit: Hit, rules: Rules) -> Verdict | None:
+    key = (hit.kind, hit.ip, hit.user_agent)
+    try:
+        return rules._known[key]
+    except KeyError:
+        pass
+    if len(rules._known) >= KNOWN_CACHE_SIZE:
+        rules._known.clear()
+    verdict = rules._known[key] = _match_source(hit, rules)
+    return verdict
+
+
+def _match_source(hit: Hit, rules: Rules) -> Verdict | None:
     address = _address(hit.ip)
     found = [s.verdict(hit) for s in rules.signals if s.matches(hit, address)]
     if not found:
@@ -231,10 +275,15 @@ def _address(ip: str) -> Address | None:
 
 def _network_key(ip: str, rules: Rules) -> str:
     """The reader's network: /24 of an IPv4 address, /48 of an IPv6 one (by default)."""
+    return _network_of(ip, rules.forward_ipv4_prefix, rules.forward_ipv6_prefix)
+
+
+@lru_cache(maxsize=65536)
+def _network_of(ip: str, v4_prefix: int, v6_prefix: int) -> str:
     address = _address(ip)
     if address is None:
         return ip
-    prefix = rules.forward_ipv4_prefix if address.version == 4 else rules.forward_ipv6_prefix
+    prefix = v4_prefix if address.version == 4 else v6_prefix
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
