@@ -151,7 +151,7 @@ def test_sqlite_default_database_is_a_wal_file_in_the_data_dir(tmp_path: Path) -
             }
         assert pragmas == {
             "journal_mode": "wal",
-            "busy_timeout": 5000,
+            "busy_timeout": 30000,
             "synchronous": 1,  # NORMAL
             "foreign_keys": 1,
         }

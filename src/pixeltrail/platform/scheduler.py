@@ -9,6 +9,7 @@ that send. Suppressed contacts leave every sequence.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select, update
 
 from pixeltrail.config import Settings
+from pixeltrail.platform.domains import get_domain, tracking_base_url
+from pixeltrail.platform.errors import PlatformError
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.sending_window import SendingWindow
 from pixeltrail.store.schema import (
@@ -27,9 +30,10 @@ from pixeltrail.store.schema import (
     mailboxes,
     messages,
     suppressions,
-    tracking_domains,
 )
 from pixeltrail.tracking.tokens import new_message_id
+
+log = logging.getLogger("pixeltrail.scheduler")
 
 HORIZON_MS = 15 * 60 * 1000
 DAY_MS = 86_400_000
@@ -69,16 +73,14 @@ class _Caps:
 
 
 def tracking_base(conn: Connection, campaign: Any, settings: Settings) -> str:
-    """Where this campaign's links and pixel point: its verified domain, else the instance."""
+    """Where this campaign's links and pixel point: its served domain, else the instance."""
     if campaign.tracking_domain_id is not None:
-        row = conn.execute(
-            select(tracking_domains.c.hostname, tracking_domains.c.status).where(
-                tracking_domains.c.id == campaign.tracking_domain_id
-            )
-        ).first()
-        if row is not None and row.status == "verified":
-            return f"{settings.tracking_scheme}://{row.hostname}"
-    return settings.base_url.rstrip("/")
+        try:
+            domain = get_domain(conn, campaign.account_id, campaign.tracking_domain_id)
+            return tracking_base_url(domain, settings)
+        except PlatformError:
+            log.warning("campaign %s: its tracking domain is gone or unverified", campaign.id)
+    return tracking_base_url(None, settings)
 
 
 def _send_time(

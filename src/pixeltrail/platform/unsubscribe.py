@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select, update
 
 from pixeltrail.platform.ids import now_ms
+from pixeltrail.platform.suppressions import suppress
 from pixeltrail.platform.webhook_events import enqueue_contact_unsubscribed
 from pixeltrail.store.schema import contacts, enrollments, messages, suppressions
 
@@ -27,12 +28,12 @@ def recipient_of(conn: Connection, message_id: str) -> Recipient | None:
     ).first()
     if row is None:
         return None
-    already = conn.execute(
+    reason = conn.execute(
         select(suppressions.c.reason).where(
             suppressions.c.account_id == row.account_id, suppressions.c.email == row.email
         )
-    ).first()
-    return Recipient(row.account_id, row.id, row.email, already is not None)
+    ).scalar()
+    return Recipient(row.account_id, row.id, row.email, reason == "unsubscribed")
 
 
 def unsubscribe(conn: Connection, message_id: str) -> Recipient | None:
@@ -41,15 +42,9 @@ def unsubscribe(conn: Connection, message_id: str) -> Recipient | None:
     if recipient is None:
         return None
     if not recipient.already:
+        # Through the suppression list's own rule: an unsubscribe outranks manual and bounced.
+        suppress(conn, recipient.account_id, recipient.email, "unsubscribed")
         at = now_ms()
-        conn.execute(
-            suppressions.insert().values(
-                account_id=recipient.account_id,
-                email=recipient.email,
-                reason="unsubscribed",
-                created_at_ms=at,
-            )
-        )
         enqueue_contact_unsubscribed(
             conn,
             recipient.account_id,

@@ -24,6 +24,7 @@ from pixeltrail.platform.errors import PlatformError
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.mailboxes import mailbox_endpoint
 from pixeltrail.platform.smtp_urls import SmtpEndpoint
+from pixeltrail.platform.suppressions import suppress
 from pixeltrail.platform.templates import render
 from pixeltrail.platform.webhook_events import enqueue_message_sent
 from pixeltrail.sending.mailers import DeliveryError, Mailer, OutboxMailer, SmtpMailer
@@ -363,17 +364,7 @@ def _stop_enrollment(conn: Connection, m: Claimed) -> None:
 def _bounce(conn: Connection, m: Claimed, now: int) -> None:
     """A permanent refusal: the address is suppressed and leaves every sequence."""
     email = conn.execute(select(contacts.c.email).where(contacts.c.id == m.contact_id)).scalar_one()
-    exists = conn.execute(
-        select(suppressions.c.email).where(
-            suppressions.c.account_id == m.account_id, suppressions.c.email == email
-        )
-    ).first()
-    if exists is None:
-        conn.execute(
-            suppressions.insert().values(
-                account_id=m.account_id, email=email, reason="bounced", created_at_ms=now
-            )
-        )
+    suppress(conn, m.account_id, email, "bounced")
     ids = select(contacts.c.id).where(
         contacts.c.account_id == m.account_id, contacts.c.email == email
     )

@@ -28,7 +28,7 @@ SQLITE_BEGIN = "pixeltrail_sqlite_begin"
 
 _SQLITE_PRAGMAS = (
     # busy_timeout first: the journal_mode switch below may have to wait for another process.
-    "PRAGMA busy_timeout = 5000",
+    "PRAGMA busy_timeout = 30000",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",

@@ -22,7 +22,9 @@ from pixeltrail.platform.campaigns import (
     list_campaigns,
     update_campaign,
 )
+from pixeltrail.platform.reports import campaign_summary
 from pixeltrail.web.api.deps import AccountId, Conn
+from pixeltrail.web.api.reports import Summary
 
 router = APIRouter(tags=["campaigns"])
 
@@ -77,6 +79,8 @@ class CampaignSummary(BaseModel):
 
 class CampaignOut(CampaignSummary):
     steps: list[StepOut]
+    # The report summary, on GET /campaigns/{id}.
+    report: Summary | None = None
 
 
 class CampaignList(BaseModel):
@@ -109,7 +113,9 @@ def add_campaign(body: CampaignIn, conn: Conn, account: AccountId) -> dict[str, 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignOut)
 def read_campaign(campaign_id: str, conn: Conn, account: AccountId) -> dict[str, Any]:
-    return get_campaign(conn, account, campaign_id).as_record()
+    record = get_campaign(conn, account, campaign_id).as_record()
+    record["report"] = campaign_summary(conn, account, campaign_id)
+    return record
 
 
 @router.patch("/campaigns/{campaign_id}", response_model=CampaignOut)
