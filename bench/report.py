@@ -5,10 +5,10 @@ written to a temporary SQLite file and to a fresh PostgreSQL schema. On each, th
 link report and the timeline are computed both ways, side by side and interleaved (A/B, then
 B/A, ...): from the report_* aggregates the flusher keeps (what the API serves), and straight
 from the events with the indexes events(message_id, at_ms) and messages(campaign_id, status)
-(what a report would cost without them). The medians are reported with their ratio, and the
-two results are compared (they must be equal). The first page of the per-contact report and
-the whole per-contact CSV are timed too, and so is the flusher's added work: recording a batch
-of 20,000 hits of this campaign with record_hits, and the share of it spent on the aggregates.
+(bench/report_baseline.py). The medians are reported with their ratio, and the two results
+are compared (they must be equal). The first page of the per-contact report and the whole
+per-contact CSV are timed too, and so is what the aggregates add to recording: record_hits of
+a batch of 20,000 hits of this campaign, and the part of it spent in record_report_changes.
 
     .venv/bin/python bench/report.py            # print the table
     .venv/bin/python bench/report.py --write    # and update docs/benchmarks.md

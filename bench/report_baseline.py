@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, case, distinct, func, select
 
 from pixeltrail.platform.report_activity import timeline_items
-from pixeltrail.platform.reports import count_by_reason
+from pixeltrail.platform.reports import ReasonRow, count_by_reason
 from pixeltrail.store.report_aggregates import QUARTER_HOUR_MS
 from pixeltrail.store.schema import events, messages
 from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN, PROXY_OPEN, Hit
@@ -47,15 +47,15 @@ def raw_summary(conn: Connection) -> dict[str, Any]:
         .where(_m.campaign_id == CAMPAIGN)
     ).one()
     o_u, o_t, p_u, p_t, mo_u, mo_t, c_u, c_t, mc_u, mc_t = (int(n) for n in counts)
-    reasons: dict[str, list[tuple[str, str, int]]] = {"open": [], "click": []}
+    reasons: dict[str, list[ReasonRow]] = {"open": [], "click": []}
     for kind, classification, reason, n in conn.execute(
         select(_e.kind, _e.classification, _e.reason, func.count())
         .select_from(_BOTH)
         .where(_m.campaign_id == CAMPAIGN, ~_HUMAN)
         .group_by(_e.kind, _e.classification, _e.reason)
     ):
-        reasons[kind].append((classification, reason, int(n)))
-    proxy = [r for r in reasons["open"] if r[0] == PROXY_OPEN]
+        reasons[kind].append((kind, classification, reason, int(n)))
+    proxy = [r for r in reasons["open"] if r[1] == PROXY_OPEN]
     open_classes, open_reasons = count_by_reason([r for r in reasons["open"] if r not in proxy])
     click_classes, click_reasons = count_by_reason(reasons["click"])
     return {

@@ -3,18 +3,17 @@
 The mix of events follows what a real B2B/B2C send gets: Apple Mail Privacy Protection
 prefetches, opens through Gmail's image proxy, people opening (and re-opening, forwarding)
 and clicking a few of the 5 links, Microsoft Safe Links scanning every link at delivery,
-other link scanners clicking everything in a burst, and bots. Event verdicts are written as
-the classifier words them; the report aggregates are then built by the flusher's own code
-(`refresh_reports`), so they are exactly what recording these events would have produced.
-Deterministic for a given seed.
+other link scanners clicking everything in a burst, and bots. Each message's hits are judged
+by the classifier, as the flusher does (with 17.0.0.0/8 as Apple's egress ranges), and the
+report aggregates are then built from the events by `rebuild_reports`, which the tests check
+against what the flusher keeps event by event. Deterministic for a given seed.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -30,6 +29,8 @@ from pixeltrail.store.schema import (
     messages,
     suppressions,
 )
+from pixeltrail.tracking.classify import Rules, classify_message
+from pixeltrail.tracking.hits import Hit, HitKind, Verdict
 
 ACCOUNT, CAMPAIGN = "acct_bench", "cmp_bench"
 T0 = 1_774_000_000_000  # 2026-03-20, ten days before a DST change in Europe/Paris
@@ -44,15 +45,7 @@ SAFARI = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHT
 OUTLOOK = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)"
 GMAIL = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 MPP_UA = "Mozilla/5.0"
-MPP_UA_REASON = "Apple Mail Privacy Protection: user agent is exactly 'Mozilla/5.0'"
-GMAIL_REASON = "Gmail image proxy (GoogleImageProxy): a real open, via Google's proxy"
-EOP_REASON = (
-    "Microsoft Exchange Online Protection address range (Safe Links / Safe Attachments scan)"
-)
-BOT_REASON = "user agent says it is a bot, crawler or spider"
-FORWARD = (
-    "likely forward: a second client (other network and user agent) after the first human open"
-)
+BOT_UA = "ExampleBot/2.1 (+https://bot.example.com)"
 MINUTE, HOUR = 60_000, 3_600_000
 BATCH = 50_000
 
@@ -65,174 +58,89 @@ class Generated:
     seconds: float
 
 
-class _Events:
-    """Events as they are made, handed to `sink` in batches."""
+APPLE_RANGES = ("17.0.0.0/8",)
+RULES = Rules.load(apple_ranges=APPLE_RANGES)
 
-    def __init__(self, rng: random.Random, sink: Callable[[list[dict[str, Any]]], None]) -> None:
+
+class _Hits:
+    """The hits of one message as a recipient's copy gets them."""
+
+    def __init__(self, rng: random.Random, message_id: str) -> None:
         self.rng = rng
-        self.sink = sink
-        self.rows: list[dict[str, Any]] = []
-        self.count = 0
+        self.message_id = message_id
+        self.hits: list[Hit] = []
 
-    def flush(self) -> None:
-        if self.rows:
-            self.sink(self.rows)
-            self.rows = []
-
-    def add(
-        self,
-        kind: str,
-        message_id: str,
-        at_ms: int,
-        classification: str,
-        reason: str,
-        ip: str,
-        agent: str,
-        link: int | None = None,
-    ) -> None:
-        self.rows.append(
-            {
-                "id": f"{self.rng.getrandbits(128):032x}",
-                "kind": kind,
-                "message_id": message_id,
-                "link": link,
-                "destination": LINKS[link - 1] if link else None,
-                "honeypot": False,
-                "at_ms": at_ms,
-                "ip": ip,
-                "user_agent": agent,
-                "method": "GET",
-                "classification": classification,
-                "reason": reason,
-                "recorded_at_ms": at_ms + 200,
-            }
+    def add(self, kind: HitKind, at_ms: int, ip: str, agent: str, link: int | None = None) -> None:
+        destination = LINKS[link - 1] if link else None
+        hit_id = f"{self.rng.getrandbits(128):032x}"
+        self.hits.append(
+            Hit(hit_id, kind, self.message_id, link, destination, at_ms, ip, agent, "GET")
         )
-        self.count += 1
-        if len(self.rows) >= BATCH:
-            self.flush()
 
 
-def _ip(rng: random.Random, first: int) -> str:
-    return f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+def _ip(rng: random.Random, first: int, second: int | None = None) -> str:
+    middle = rng.randrange(256) if second is None else second
+    return f"{first}.{middle}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 
-def _persona(out: _Events, message_id: str, sent_ms: int) -> str:
-    """The events one recipient's copy gets at first; returns the persona (for extra events)."""
+def _persona(out: _Hits, sent_ms: int) -> str:
+    """The hits one recipient's copy gets at first; returns the persona (for extra hits)."""
     rng = out.rng
     draw = rng.random()
     later = sent_ms + rng.randrange(10 * MINUTE, 72 * HOUR)
     if draw < 0.35:  # Apple Mail: MPP prefetch, sometimes a click from Safari later
-        ip = _ip(rng, 17)
-        reason = (
-            MPP_UA_REASON
-            if rng.random() < 0.7
-            else (f"Apple Mail Privacy Protection: IP {ip} in Apple's published egress ranges")
-        )
-        out.add(
-            "open",
-            message_id,
-            sent_ms + rng.randrange(MINUTE, 20 * MINUTE),
-            "apple_mpp",
-            reason,
-            ip,
-            MPP_UA,
-        )
+        agent = MPP_UA if rng.random() < 0.7 else SAFARI  # by user agent, or by address
+        out.add("open", sent_ms + rng.randrange(MINUTE, 20 * MINUTE), _ip(rng, 17), agent)
         if rng.random() < 0.08:
-            out.add(
-                "click",
-                message_id,
-                later,
-                "human",
-                "no machine signal",
-                _ip(rng, 81),
-                SAFARI,
-                rng.randint(1, 5),
-            )
+            out.add("click", later, _ip(rng, 81), SAFARI, rng.randint(1, 5))
         return "mpp"
     if draw < 0.50:  # Gmail: opens through the image proxy
-        out.add("open", message_id, later, "proxy_open", GMAIL_REASON, _ip(rng, 66), GMAIL)
+        out.add("open", later, _ip(rng, 66), GMAIL)
         if rng.random() < 0.1:
-            out.add(
-                "click",
-                message_id,
-                later + 30_000,
-                "human",
-                "no machine signal",
-                _ip(rng, 92),
-                SAFARI,
-                rng.randint(1, 5),
-            )
+            out.add("click", later + 30_000, _ip(rng, 92), SAFARI, rng.randint(1, 5))
         return "gmail"
     if draw < 0.75:  # a person in a desktop client: opens, clicks, sometimes a forward
         ip = _ip(rng, 92)
-        out.add("open", message_id, later, "human", "no machine signal", ip, OUTLOOK)
+        out.add("open", later, ip, OUTLOOK)
         if rng.random() < 0.3:
             for link in rng.sample(range(1, 6), rng.randint(1, 2)):
-                out.add(
-                    "click",
-                    message_id,
-                    later + rng.randrange(5_000, 600_000),
-                    "human",
-                    "no machine signal",
-                    ip,
-                    SAFARI,
-                    link,
-                )
+                out.add("click", later + rng.randrange(5_000, 600_000), ip, SAFARI, link)
         if rng.random() < 0.05:
-            out.add("open", message_id, later + 2 * HOUR, "human", FORWARD, _ip(rng, 151), SAFARI)
+            out.add("open", later + 2 * HOUR, _ip(rng, 151), SAFARI)
         return "human"
     if draw < 0.85:  # behind Microsoft Safe Links: opens and every link clicked at delivery
-        ip, at = _ip(rng, 40), sent_ms + rng.randrange(2_000, 60_000)
-        out.add("open", message_id, at, "scanner", EOP_REASON, ip, SAFARI)
+        ip, at = _ip(rng, 40, 107), sent_ms + rng.randrange(12_000, 60_000)
+        out.add("open", at, ip, SAFARI)
         for link in range(1, 6):
-            out.add("click", message_id, at + 100 * link, "scanner", EOP_REASON, ip, SAFARI, link)
+            out.add("click", at + 100 * link, ip, SAFARI, link)
         return "scanner"
     if draw < 0.88:  # another scanner, recognised by its burst
-        ip, at = _ip(rng, 34), sent_ms + rng.randrange(MINUTE, 10 * MINUTE)
-        span = rng.randrange(200, 4_000)
+        ip, at, span = _ip(rng, 34), sent_ms + rng.randrange(MINUTE, 10 * MINUTE), 4_000
         for link in range(1, 6):
-            out.add(
-                "click",
-                message_id,
-                at + span * link // 5,
-                "scanner",
-                f"all 5 links clicked within {span / 1000:.1f} s",
-                ip,
-                SAFARI,
-                link,
-            )
+            out.add("click", at + rng.randrange(span), ip, SAFARI, link)
         return "burst"
     if draw < 0.90:
-        out.add("open", message_id, later, "bot", BOT_REASON, _ip(rng, 54), "ExampleBot/2.1")
+        out.add("open", later, _ip(rng, 54), BOT_UA)
         return "bot"
     return "none"
 
 
-def _more(out: _Events, message_id: str, persona: str, sent_ms: int) -> None:
-    """One more event of the kind this recipient's copy keeps getting (re-opens, re-scans)."""
+def _more(out: _Hits, persona: str, sent_ms: int) -> None:
+    """One more hit of the kind this recipient's copy keeps getting (re-opens, re-scans)."""
     rng = out.rng
     at = sent_ms + rng.randrange(HOUR, 14 * 24 * HOUR)
     if persona == "mpp":
-        out.add("open", message_id, at, "apple_mpp", MPP_UA_REASON, _ip(rng, 17), MPP_UA)
+        out.add("open", at, _ip(rng, 17), MPP_UA)
     elif persona == "gmail":
-        out.add("open", message_id, at, "proxy_open", GMAIL_REASON, _ip(rng, 66), GMAIL)
+        out.add("open", at, _ip(rng, 66), GMAIL)
     elif persona in {"scanner", "burst"}:
-        out.add("open", message_id, at, "scanner", EOP_REASON, _ip(rng, 40), SAFARI)
+        out.add("open", at, _ip(rng, 40, 107), SAFARI)
     elif persona == "bot":
-        out.add("open", message_id, at, "bot", BOT_REASON, _ip(rng, 54), "ExampleBot/2.1")
+        out.add("open", at, _ip(rng, 54), BOT_UA)
     elif rng.random() < 0.05:
-        out.add(
-            "click",
-            message_id,
-            at,
-            "human",
-            "no machine signal",
-            _ip(rng, 92),
-            SAFARI,
-            rng.randint(1, 5),
-        )
+        out.add("click", at, _ip(rng, 92), SAFARI, rng.randint(1, 5))
     else:
-        out.add("open", message_id, at, "human", "no machine signal", _ip(rng, 92), OUTLOOK)
+        out.add("open", at, _ip(rng, 92), OUTLOOK)
 
 
 def _platform_rows(conn: Connection, count: int, rng: random.Random) -> list[tuple[str, int]]:
@@ -354,17 +262,39 @@ def _platform_rows(conn: Connection, count: int, rng: random.Random) -> list[tup
 def _make_events(
     conn: Connection, sent: list[tuple[str, int]], target: int, rng: random.Random
 ) -> int:
-    out = _Events(rng, lambda rows: _store_events(conn, rows))
-    personas = [(mid, _persona(out, mid, at), at) for mid, at in sent]
-    active = [p for p in personas if p[1] != "none"]
-    while out.count < target:
-        message_id, persona, at = rng.choice(active)
-        _more(out, message_id, persona, at)
-    out.flush()
-    return out.count
+    copies = [(_Hits(rng, message_id), at) for message_id, at in sent]
+    personas = [_persona(out, at) for out, at in copies]
+    made = sum(len(out.hits) for out, _ in copies)
+    active = [i for i, persona in enumerate(personas) if persona != "none"]
+    extra = [0] * len(copies)
+    for _ in range(max(0, target - made)):
+        extra[rng.choice(active)] += 1
+    rows: list[dict[str, Any]] = []
+    for (out, at), persona, more in zip(copies, personas, extra, strict=True):
+        for _ in range(more):
+            _more(out, persona, at)
+        verdicts = classify_message(out.hits, RULES, sent_at_ms=at, link_count=len(LINKS))
+        rows += (_row(hit, verdicts[hit.id]) for hit in out.hits)
+        made += more
+        if len(rows) >= BATCH:
+            _store_events(conn, rows)
+            rows = []
+    _store_events(conn, rows)
+    return made
+
+
+def _row(hit: Hit, verdict: Verdict) -> dict[str, Any]:
+    return {
+        **asdict(hit),
+        "classification": verdict.classification,
+        "reason": verdict.reason,
+        "recorded_at_ms": hit.at_ms + 200,
+    }
 
 
 def _store_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
     columns = [c.name for c in events.columns]
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
@@ -377,11 +307,6 @@ def _store_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
                 copy.write_row([row[c] for c in columns])
         return
     conn.execute(insert(events), rows)
-
-
-def chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def generate(conn: Connection, contacts_count: int, events_count: int, seed: int) -> Generated:

@@ -1,11 +1,13 @@
 """Tracking server throughput: pixeltrail's /o/ and /c/ against nginx on one core, side by side.
 
 nginx serves a static 43-byte GIF for /o/ and `return 302` for /c/; pixeltrail verifies the
-token, records the hit (spool, then the database through its flusher) and answers the same.
-Both run pinned to one core (`taskset`), one after the other; wrk runs pinned to another core
-with 64 connections, rotating over 1,000 signed URLs of 1,000 messages with realistic user
-agents. Runs are interleaved (nginx then pixeltrail, then pixeltrail then nginx, ...) and the
-medians of requests/s, p50 and p99 are reported with their ratios.
+token, records the hit (spool, then the database through the flusher of its background
+process) and answers the same. Both run pinned to one core (`taskset`), one after the other;
+pixeltrail's background process is moved off that core, to the others (`--background-cpus`).
+wrk runs pinned to another core with 64 connections, rotating over 1,000 signed URLs of 1,000
+messages with realistic user agents. Runs are interleaved (nginx then pixeltrail, then
+pixeltrail then nginx, ...) and the medians of requests/s, p50 and p99 are reported with their
+ratios.
 
 After every pixeltrail run the benchmark waits until the flusher has moved everything into
 the database and compares the responses wrk counted with the events stored; /healthz is
@@ -272,6 +274,7 @@ class WrkResult:
     p99_ms: float
     max_ms: float
     server_cpu_s: float = 0.0  # CPU time (user + system, all threads) the server used meanwhile
+    background_cpu_s: float = 0.0  # and its child processes (pixeltrail's background process)
 
     @property
     def rps(self) -> float:
@@ -280,6 +283,10 @@ class WrkResult:
     @property
     def cpu_us_per_request(self) -> float:
         return self.server_cpu_s / max(self.requests, 1) * 1e6
+
+    @property
+    def background_cpu_us_per_request(self) -> float:
+        return self.background_cpu_s / max(self.requests, 1) * 1e6
 
     @property
     def core_share(self) -> float:
@@ -311,8 +318,9 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time used so far by a process, its threads and its live children."""
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time used so far by a process and its threads, and (unless not
+    `children`) its live child processes and theirs."""
     parents: dict[int, int] = {}
     ticks: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -325,11 +333,11 @@ def cpu_seconds(pid: int) -> float:
         fields = stat[stat.rindex(")") + 2 :].split()  # fields[0] is field 3 of proc(5)
         parents[int(entry.name)] = int(fields[1])
         ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    tree, grown = {pid}, True
+    tree, grown = {pid}, children
     while grown:
-        children = {child for child, parent in parents.items() if parent in tree} - tree
-        tree |= children
-        grown = bool(children)
+        found = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grown = bool(found)
     return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
@@ -355,12 +363,13 @@ def run_wrk(
         f"http://127.0.0.1:{server.port}/",
     ]
     # taskset execs the server, so the process measured is the server itself.
-    before = cpu_seconds(server.process.pid)
+    pid = server.process.pid
+    own, tree = cpu_seconds(pid, children=False), cpu_seconds(pid)
     result = subprocess.run(command, capture_output=True, text=True, check=False)
-    used = cpu_seconds(server.process.pid) - before
+    own, tree = cpu_seconds(pid, children=False) - own, cpu_seconds(pid) - tree
     if result.returncode != 0:
         sys.exit(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return replace(parse_wrk(result.stdout), server_cpu_s=used)
+    return replace(parse_wrk(result.stdout), server_cpu_s=own, background_cpu_s=tree - own)
 
 
 # ---------------------------------------------------------------------- servers
@@ -478,9 +487,53 @@ class Pixeltrail:
     process: Process
     engine: Engine
     links: LinkBuilder
+    background_pid: int
+    background_cpus: frozenset[int]
 
 
-def start_pixeltrail(tools: Tools, cpu: int, tmp: Path) -> Pixeltrail:
+def child_processes(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        if stat and int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            children.append(int(entry.name))
+    return children
+
+
+def move_process(pid: int, cpus: frozenset[int]) -> None:
+    """Pin every thread of `pid` to `cpus` (sched_setaffinity moves one thread; the threads
+    it starts later inherit from the one that starts them)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except ProcessLookupError:
+            continue  # a thread that ended meanwhile
+
+
+def background_process(process: Process, cpus: frozenset[int]) -> int:
+    """pixeltrail's background process, once it has written its status, moved to `cpus`:
+    started by `serve` under taskset, it would otherwise share the server's core."""
+    found: list[int] = []
+
+    def running() -> bool:
+        process.check_alive()
+        found[:] = child_processes(process.process.pid)
+        if len(found) != 1:
+            return False
+        _, _, body = http_get(process.port, "/healthz")
+        return bool(json.loads(body)["background"]["pid"] == found[0])
+
+    wait_until(running, "pixeltrail's background process")
+    move_process(found[0], cpus)
+    return found[0]
+
+
+def start_pixeltrail(
+    tools: Tools, cpu: int, tmp: Path, background_cpus: frozenset[int]
+) -> Pixeltrail:
     data = tmp / "pixeltrail"
     data.mkdir()
     port = free_port()
@@ -496,7 +549,8 @@ def start_pixeltrail(tools: Tools, cpu: int, tmp: Path) -> Pixeltrail:
     command = [tools.taskset, "-c", str(cpu), *pixeltrail_command(port)]
     process = start("pixeltrail", command, env, tmp / "pixeltrail.log", port)
     links = LinkBuilder(base_url, TokenSigner(KeyRing.parse(BENCH_SECRET)))
-    return Pixeltrail(process, make_engine(database_url), links)
+    background = background_process(process, background_cpus)
+    return Pixeltrail(process, make_engine(database_url), links, background, background_cpus)
 
 
 def check_answers(nginx: Process, pixeltrail: Pixeltrail, workloads: Sequence[Workload]) -> None:
@@ -645,6 +699,8 @@ def run_pixeltrail(
     label: str,
     paced: bool = False,
 ) -> tuple[WrkResult, Recording]:
+    if child_processes(pixeltrail.process.process.pid) != [pixeltrail.background_pid]:
+        sys.exit(f"pixeltrail's background process was restarted:\n{pixeltrail.process.log_text()}")
     before = stored(pixeltrail.engine)
     sampler = Sampler(pixeltrail.process.port)
     recorded_before = int(sampler.health()["database"]["recorded"])
@@ -754,14 +810,23 @@ def _share(r: WrkResult) -> float:
     return r.core_share
 
 
+def _background_cpu(r: WrkResult) -> float:
+    return r.background_cpu_us_per_request
+
+
+def _background_column(value: float, server: str) -> str:
+    return f"{value:.1f}" if server == "pixeltrail" else "n/a"
+
+
 def _series_row(series: Series, label: str) -> str:
     rates = [r.rps for r in series.results]
     errors = sum(r.status_errors + r.socket_errors for r in series.results)
+    background = _background_column(series.median(_background_cpu), series.server)
     return (
         f"| {label} | {series.server} | {series.median(_rps):,.0f} | "
         f"{min(rates):,.0f} to {max(rates):,.0f} | {series.median(_p50):.2f} | "
         f"{series.median(_p99):.2f} | {max(r.p99_ms for r in series.results):.2f} | "
-        f"{series.median(_cpu):.1f} | {series.median(_share):.0%} | {errors} |"
+        f"{series.median(_cpu):.1f} | {series.median(_share):.0%} | {background} | {errors} |"
     )
 
 
@@ -798,8 +863,9 @@ def _paced_table(
         f"{pause} ms before its next request (wrk's `delay()`), about "
         f"{args.c * 1000 / pause:,.0f} requests/s offered, one run of {args.duration:g} s each:",
         "",
-        "| endpoint | server | requests/s | p50 ms | p99 ms | max ms | server CPU µs per request |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| endpoint | server | requests/s | p50 ms | p99 ms | max ms | server CPU µs per request "
+        "| background process CPU µs per request |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for kind in KINDS:
         for server, name in (("nginx", nginx_name), ("pixeltrail", "pixeltrail")):
@@ -807,7 +873,8 @@ def _paced_table(
             label = KIND_LABEL[kind] if server == "nginx" else ""
             lines.append(
                 f"| {label} | {name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-                f"{r.max_ms:.2f} | {r.cpu_us_per_request:.1f} |"
+                f"{r.max_ms:.2f} | {r.cpu_us_per_request:.1f} | "
+                f"{_background_column(r.background_cpu_us_per_request, server)} |"
             )
     lines.append("")
     for kind in KINDS:
@@ -831,8 +898,9 @@ def report(
     rounds = args.rounds
     lines = [
         f"| endpoint | server | requests/s (median of {rounds}) | range | p50 ms | p99 ms "
-        f"(median) | p99 ms (worst) | server CPU µs per request | core used | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"(median) | p99 ms (worst) | server CPU µs per request | core used | background "
+        "process CPU µs per request | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for kind in KINDS:
         what = "static GIF file" if kind == "o" else "`return 302`"
@@ -872,7 +940,7 @@ def report(
         "| run | responses answered (2xx/3xx, wrk) | events in database | difference | "
         f"equal ({LE} {args.c} in flight) | recorded during load (events/s) | left at end of "
         "load | drained in | lag_ms during load (median / max) | ready segments (max) | "
-        "server CPU µs per event, flushing included |",
+        "CPU µs per event, both processes, flushing included |",
         "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [_recording_row(r) for r in recordings]
@@ -951,7 +1019,9 @@ def environment(args: argparse.Namespace, tools: Tools, load: str) -> tuple[str,
         f"nginx {nginx}, "
         f"wrk {wrk}, Python {platform.python_version()}, {packages}, SQLite "
         f"{sqlite3.sqlite_version}; {cpu_model()}, {os.cpu_count()} cores; servers on core "
-        f"{args.server_cpu}, wrk on core {args.client_cpu}; load average before the run "
+        f"{args.server_cpu}, pixeltrail's background process on core(s) "
+        f"{', '.join(map(str, sorted(args.background_cpus)))}, wrk on core {args.client_cpu}; "
+        "load average before the run "
         f"{load}, after {load_average()} (other processes share these cores)."
     )
     return text, f"nginx {nginx}"
@@ -974,14 +1044,19 @@ nginx from a generated config in a temporary folder (`daemon off`, `master_proce
 worker, no access log, the GIF under `location /o/`, `return 302` under `location /c/`,
 `keepalive_requests` raised so nginx, like uvicorn, never closes wrk's connections) and a
 `pixeltrail serve` with a fresh data folder and SQLite database; both are pinned to one core
-with `taskset -c 0` (pixeltrail's flusher thread and SQLite share that core), wrk to the other
-with `taskset -c 1`: `wrk -t1 -c64 -d10s --latency -s <script>`. The Lua script rotates over
-1,000 pre-formatted requests, one signed URL of each of 1,000 messages (opens with mail
-clients' and image proxies' user agents, clicks with browsers' and a UTM-tagged destination);
-each pixeltrail run gets 1,000 new messages, so the classifier, which judges a message's whole
-history again at every flush, sees a history of one run only. nginx gets the same script and
-ignores the token. Runs alternate (nginx /o, pixeltrail /o, nginx /c, pixeltrail /c, then the
-other way round) after a short warm-up of each; the report gives medians over the rounds.
+with `taskset -c 0`, wrk to the other with `taskset -c 1`: `wrk -t1 -c64 -d10s --latency -s
+<script>`. `pixeltrail serve` is two processes: the HTTP process (tokens, spool, answers) and
+the background process it starts (the flusher, which classifies hits and writes them to SQLite,
+and the rest). Started under `taskset`, the background process would share core 0; the script
+moves every one of its threads to the other cores (`--background-cpus`: by default all but the
+server's and, when there are more than two, wrk's), so on a two-core machine it shares wrk's.
+The Lua script rotates over 1,000 pre-formatted requests, one signed URL of each of 1,000
+messages (opens with mail clients' and image proxies' user agents, clicks with browsers' and a
+UTM-tagged destination); each pixeltrail run gets 1,000 new messages, so the classifier, which
+judges a message's whole history again at every flush, sees a history of one run only. nginx
+gets the same script and ignores the token. Runs alternate (nginx /o, pixeltrail /o, nginx /c,
+pixeltrail /c, then the other way round) after a short warm-up of each; the report gives
+medians over the rounds.
 
 After each pixeltrail run the script waits until no spool segment is waiting
 (`/healthz` `database.segments_waiting`) and the number of rows in the database has been still
@@ -992,20 +1067,27 @@ sampled every 100 ms: events the flusher committed while wrk ran, and `lag_ms`, 
 oldest hit of the flusher's last committed batch.
 
 Requests/s depend on how much of its core a server got, and on a shared machine other
-processes take their turn on that core too (the scheduler also gives pixeltrail, with its
-flusher thread, a larger share than single-threaded nginx). So each row also gives the CPU time
-the server used during the run (user and system, all its threads and child processes, from
-`/proc/<pid>/stat`) per request, and the share of the core that came to (*core used*: 100% on
-a core that nothing else wants). For pixeltrail, the second table counts its CPU until the
-run's events were in the database, the flusher's work after wrk stopped included; *per CPU
-second* compares that with nginx's CPU per request. CPU per request stays comparable between
-runs on a busy machine when requests/s do not.
+processes take their turn on that core too. So each row also gives the CPU time the server
+process used during the run (user and system, all its threads, from `/proc/<pid>/stat`) per
+request, and the share of the core that came to (*core used*: 100% on a core that nothing else
+wants); for pixeltrail, the background process's CPU per request during the run has a column
+of its own. The second table counts both pixeltrail processes' CPU until the run's events were
+in the database, the flusher's work after wrk stopped included; *per CPU second* compares that
+with nginx's CPU per request. CPU per request stays comparable between runs on a busy machine
+when requests/s do not.
 
 wrk keeps all 64 connections busy, so once a server is saturated its mean latency is
 64 / (requests/s) whatever it does (Little's law): a p99 of 4 ms flat out needs more than
 16,000 requests/s from any server. One more run per server and path therefore paces wrk at about
 1,000 requests/s (each connection pauses 64 ms between requests, with wrk's `delay()`), for the
 latency at a load both servers carry; its events are checked against its responses too.
+
+Until the flusher moved to the background process, it was a thread of the HTTP process and
+competed with the event loop for the GIL. The last run of that version (2026-11-27 06:05 UTC,
+pixeltrail 35fecf6, load average 7.21 before the run) gave `/o/` 2,106 and `/c/` 1,687
+requests/s flat out, p99 170 and 205 ms, 344 and 400 µs of server CPU per request, and p99 85
+and 168 ms at 1,000 requests/s. The machine was far busier then (nginx made 12,169 and 16,744
+requests/s), so compare CPU per request and the paced p99, not requests/s.
 
 {BEGIN}
 {END}
@@ -1035,6 +1117,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--server-cpu", type=int, default=0, help="core for nginx and pixeltrail")
     parser.add_argument("--client-cpu", type=int, default=1, help="core for wrk and this script")
     parser.add_argument(
+        "--background-cpus",
+        type=lambda text: frozenset(int(c) for c in text.split(",")),
+        default=None,
+        help="cores for pixeltrail's background process, comma-separated (default: all but "
+        "the server's and, if any are left, wrk's)",
+    )
+    parser.add_argument(
         "--paced-rate",
         type=int,
         default=1000,
@@ -1053,6 +1142,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(
             f"--server-cpu and --client-cpu must be two different cores of {sorted(cores)}"
         )
+    if args.background_cpus is None:  # off the server's core, and off wrk's if there is room
+        others = cores - {args.server_cpu}
+        args.background_cpus = frozenset(others - {args.client_cpu} or others)
+    if not args.background_cpus or not args.background_cpus <= cores - {args.server_cpu}:
+        parser.error(f"--background-cpus must be cores of {sorted(cores)} but the server's")
     # This script (the /healthz sampler, the database counts) stays off the server's core.
     os.sched_setaffinity(0, {args.client_cpu})
 
@@ -1068,7 +1162,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         nginx = start_nginx(tools, args.server_cpu, tmp)
         pixeltrail: Pixeltrail | None = None
         try:
-            pixeltrail = start_pixeltrail(tools, args.server_cpu, tmp)
+            pixeltrail = start_pixeltrail(tools, args.server_cpu, tmp, args.background_cpus)
             scripts = tmp / "scripts"
             scripts.mkdir()
 

@@ -15,7 +15,7 @@ from pixeltrail.commands.contacts import contacts
 from pixeltrail.commands.domains import domains
 from pixeltrail.commands.instrument import inspect, instrument
 from pixeltrail.commands.reports import report
-from pixeltrail.commands.serve import serve, worker
+from pixeltrail.commands.serve import background, serve, worker
 from pixeltrail.commands.store import db, events, ip_ranges
 from pixeltrail.commands.webhooks import webhooks
 from pixeltrail.config import ConfigError
@@ -46,6 +46,7 @@ def main() -> None:
 main.add_command(instrument)
 main.add_command(inspect)
 main.add_command(serve)
+main.add_command(background)
 main.add_command(db)
 main.add_command(events)
 main.add_command(ip_ranges)

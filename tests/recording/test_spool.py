@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from pixeltrail.recording.spool import Spool, read_segment
+import pytest
+
+from pixeltrail.recording.spool import Spool, SpoolRotator, read_segment
 from pixeltrail.tracking.hits import Hit, new_event_id, now_ms
 
 
@@ -98,3 +102,69 @@ def test_unwritable_spool_keeps_hits_in_memory(tmp_path: Path) -> None:
     assert not spool.append(hit)
     assert spool.health.error
     assert list(spool.fallback) == [hit]
+
+
+def test_recovery_at_any_time_never_takes_a_live_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flusher (another process) recovers while the server writes: a segment is locked
+    before it is called *.open, so even a recovery between creating and locking it (run
+    right there, on purpose) finds nothing to take."""
+    writer = Spool(tmp_path)
+    recoverer = Spool(tmp_path)
+    taken: list[int] = []
+    real_flock = fcntl.flock
+    inside = False
+
+    def flock_after_a_recovery(fd: int, operation: int) -> None:
+        nonlocal inside
+        if not inside:
+            inside = True
+            try:
+                taken.append(recoverer.recover())
+            finally:
+                inside = False
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_a_recovery)  # as the spool calls it
+    for i in range(20):
+        assert writer.append(_hit(i))
+        writer.rotate()
+        taken.append(recoverer.recover())
+    writer.close()
+    assert len(taken) >= 40
+    assert sum(taken) == 0
+    agents = [h.user_agent for p in writer.ready_segments() for h in read_segment(p)[0]]
+    assert sorted(agents) == sorted(f"ua-{i}" for i in range(20))
+    assert not list(tmp_path.glob("*.open"))
+    assert not list(tmp_path.glob("*.new"))
+
+
+def test_a_segment_left_half_created_is_removed_once_stale(tmp_path: Path) -> None:
+    old = tmp_path / "00000000000000000001-99999-1.new"
+    old.touch()
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    fresh = tmp_path / "00000000000000000002-99999-2.new"
+    fresh.touch()
+    assert Spool(tmp_path).recover() == 0
+    assert not old.exists()
+    assert fresh.exists()  # its writer may be renaming it right now
+
+
+def test_the_rotator_makes_an_idle_segment_ready_and_closes_it_at_stop(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    rotator = SpoolRotator(spool, interval=0.05)
+    rotator.start()
+    try:
+        spool.append(_hit(1))
+        deadline = time.monotonic() + 5
+        while not spool.ready_segments() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(spool.ready_segments()) == 1
+        assert not list(tmp_path.glob("*.open"))
+        spool.append(_hit(2))
+    finally:
+        rotator.stop()
+    assert not list(tmp_path.glob("*.open"))
+    agents = sorted(h.user_agent for p in spool.ready_segments() for h in read_segment(p)[0])
+    assert agents == ["ua-1", "ua-2"]

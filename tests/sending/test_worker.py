@@ -15,7 +15,7 @@ from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.scheduler import DAY_MS, schedule_due
 from pixeltrail.sending.worker import SendWorker, claim, mark_sending, reconcile
 from pixeltrail.store.db import write_transaction
-from pixeltrail.store.schema import campaigns, enrollments, messages, suppressions
+from pixeltrail.store.schema import campaigns, contacts, enrollments, messages, suppressions
 from pixeltrail.tracking.links import parse_tracking_url
 
 from ..chain import make_chain
@@ -258,3 +258,18 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_loses_only_the_one_in
     assert received == expected
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 4
+
+
+def test_do_not_track_contacts_get_untracked_messages(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    with write_transaction(engine) as conn:
+        chain = make_chain(conn, settings, smtp_url=smtp_server.url)
+        conn.execute(
+            update(contacts).where(contacts.c.id == chain.contact_ids[0]).values(do_not_track=True)
+        )
+    _schedule(engine, settings, now_ms())
+    _send(engine, settings)
+    html = smtp_server.inbox.received[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert 'href="https://example.com/x?a=1&amp;b=2"' in html
+    assert "/o/" not in html and "/c/" not in html

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,10 +48,38 @@ def eventually(check: Callable[[], T | None], timeout: float = 20.0, every: floa
     pytest.fail(f"condition not met within {timeout}s (last: {last!r})")
 
 
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, parent = stat[stat.rindex(")") + 2 :].split()[:2]
+        if int(parent) == pid and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie, dead but not yet reaped, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 class ServerProcess:
-    def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str, serve_args: Sequence[str] = (), **env: str
+    ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
+        self.serve_args = list(serve_args)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -69,7 +97,15 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pixeltrail", "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "pixeltrail",
+                "serve",
+                "--port",
+                str(self.port),
+                *self.serve_args,
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -97,6 +133,12 @@ class ServerProcess:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.kill(signal.SIGTERM)
+
+    def background_pid(self) -> int:
+        """The pid of the background process `serve` started, once it runs."""
+        assert self.process is not None
+        pid = self.process.pid
+        return eventually(lambda: next(iter(children(pid)), None))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

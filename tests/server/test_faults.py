@@ -21,7 +21,7 @@ from pixeltrail.store.db import make_engine, upgrade
 from pixeltrail.tracking.tokens import new_message_id
 
 from ..dbs import Database, fresh_database
-from .conftest import ServerProcess, eventually, recorded
+from .conftest import ServerProcess, eventually, recorded, running
 
 
 class Load:
@@ -92,12 +92,15 @@ def test_sigkill_under_load_loses_no_answered_event(
     tmp_path: Path, database: Database, db: Engine
 ) -> None:
     server = ServerProcess(tmp_path / "data", database.url).start()
+    background = server.background_pid()
     load = Load(server)
     with load:
         time.sleep(1.5)
         server.kill()  # SIGKILL, mid-load
     assert len(load.answered) > 200
     assert load.failed  # requests were in flight when it died
+    # Its background process does not outlive it (after one last flush).
+    eventually(lambda: not running(background), timeout=30)
     server.start()  # same data directory: the spool is replayed
     try:
         _assert_each_answered_recorded_once(load, db)

@@ -1,35 +1,72 @@
-"""`pixeltrail serve`: the tracking server (and, as they land, the API and dashboard)."""
+"""`pixeltrail serve`: the server (HTTP, and the background process beside it); `background`
+on its own; `worker`, more senders."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 
 import click
 import uvicorn
 
 from pixeltrail.commands.common import settings
+from pixeltrail.recording.background import (
+    STATUS_FILE,
+    STOP_SIGNALS,
+    BackgroundProcess,
+    exit_with_parent,
+)
 from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import open_store
-from pixeltrail.web.app import Server
+from pixeltrail.web.app import Background, Server
+
+LOG_LEVELS = ["debug", "info", "warning", "error"]
+
+
+def _log_to_stderr(level: str, process: str = "") -> None:
+    logging.basicConfig(
+        level=level.upper(), format=f"%(asctime)s %(levelname)s {process}%(name)s: %(message)s"
+    )
+
+
+def background_command(log_level: str) -> list[str]:
+    """`pixeltrail background` of this Python, stopped with this process."""
+    return [
+        sys.executable,
+        "-m",
+        "pixeltrail",
+        "background",
+        "--log-level",
+        log_level,
+        "--parent-pid",
+        str(os.getpid()),
+    ]
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    "--no-background",
+    is_flag=True,
+    help="Do not start `pixeltrail background`: run it yourself, for this data directory.",
 )
-def serve(host: str, port: int, log_level: str) -> None:
-    """Serve pixels, redirects and the rest on HOST:PORT."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    app = Server(settings())
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(LOG_LEVELS))
+def serve(host: str, port: int, no_background: bool, log_level: str) -> None:
+    """Serve pixels, redirects, the API and the rest on HOST:PORT.
+
+    Everything else (recording events, scheduling, sending, domain re-checks, webhooks) runs
+    in a second process, `pixeltrail background`, which this starts, watches and restarts.
+    """
+    _log_to_stderr(log_level)
+    config = settings()
+    background = None
+    if not no_background:
+        background = BackgroundProcess(background_command(log_level), config.data_dir / STATUS_FILE)
+    app = Server(config, background=background)
     click.echo(
         f"pixeltrail listening on http://{host}:{port} (tracking base {app.settings.base_url})",
         err=True,
@@ -50,17 +87,36 @@ def serve(host: str, port: int, log_level: str) -> None:
 
 
 @click.command()
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(LOG_LEVELS))
 @click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    "--parent-pid",
+    type=int,
+    hidden=True,
+    help="Stop when this process (the `serve` that started this one) is gone.",
 )
+def background(log_level: str, parent_pid: int | None) -> None:
+    """Record spooled hits, schedule and send messages, re-check domains, deliver webhooks.
+
+    `pixeltrail serve` starts this itself. Run it on its own beside `serve --no-background`,
+    on the same machine and data directory (the spool is a folder there). SIGTERM or Ctrl+C
+    stops it after one last flush.
+    """
+    _log_to_stderr(log_level, "[background] ")
+    stop = threading.Event()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda *_: stop.set())
+    # `serve` starts this with them blocked, so that none is lost while importing.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    if parent_pid is not None and not exit_with_parent(parent_pid):
+        stop.set()  # the server is gone already: only the last flush
+    Background(settings()).run(stop, parent_pid)
+
+
+@click.command()
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(LOG_LEVELS))
 def worker(log_level: str) -> None:
-    """Send due messages (beside `pixeltrail serve`, which runs one worker already)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Send due messages (beside `pixeltrail serve`, whose background process sends too)."""
+    _log_to_stderr(log_level)
     config = settings()
     engine = open_store(config)
     send_worker = SendWorker(engine, config, config.signer())

@@ -56,6 +56,8 @@ class Contact:
     suppressed: str | None
     created_at_ms: int
     updated_at_ms: int
+    # Messages to this contact go out without pixel or link rewriting.
+    do_not_track: bool = False
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -66,6 +68,7 @@ class Contact:
             "company": self.company,
             "fields": dict(self.fields),
             "suppressed": self.suppressed,
+            "do_not_track": self.do_not_track,
             "created_at": iso_time(self.created_at_ms),
             "updated_at": iso_time(self.updated_at_ms),
         }
@@ -164,6 +167,7 @@ def _contact(row: Any) -> Contact:
         suppressed=row.suppressed,
         created_at_ms=row.created_at_ms,
         updated_at_ms=row.updated_at_ms,
+        do_not_track=bool(row.do_not_track),
     )
 
 
@@ -243,6 +247,10 @@ def update_contact(
             values[field] = clean_name("" if value is None else value, field)
         elif field == "fields":
             values[field] = merge_fields(current.fields, {} if value is None else value)
+        elif field == "do_not_track":
+            if not isinstance(value, bool):
+                raise Invalid("do_not_track is true or false", field)
+            values[field] = value
         else:
             raise Invalid(f"unknown field {field!r}", field)
     if values:

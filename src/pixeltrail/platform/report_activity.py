@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, case, distinct, func, select
+from sqlalchemy import Connection, func, select
 
 from pixeltrail.platform.accounts import check_timezone
 from pixeltrail.platform.errors import Invalid
@@ -28,28 +28,23 @@ _rl, _rt = report_links.c, report_timeline.c
 def link_report(conn: Connection, account_id: str, campaign_id: str) -> list[dict[str, Any]]:
     """Clicks per destination, most unique human clickers first."""
     campaign_of(conn, account_id, campaign_id)
-    unique = func.count(distinct(case((_rl.clicks > 0, _rl.contact_id))))
-    machine_unique = func.count(distinct(case((_rl.machine_clicks > 0, _rl.contact_id))))
-    query = (
-        select(
-            _rl.destination,
-            unique,
-            func.sum(_rl.clicks),
-            machine_unique,
-            func.sum(_rl.machine_clicks),
-        )
-        .where(_rl.campaign_id == campaign_id)
-        .group_by(_rl.destination)
-    )
+    query = select(
+        _rl.destination,
+        _rl.unique_clicks,
+        _rl.clicks,
+        _rl.unique_machine_clicks,
+        _rl.machine_clicks,
+    ).where(_rl.campaign_id == campaign_id)
     items = [
         {
             "destination": destination,
-            "unique_clicks": int(u),
-            "total_clicks": int(total),
-            "machine_unique_clicks": int(mu),
-            "machine_clicks": int(machine),
+            "unique_clicks": unique,
+            "total_clicks": total,
+            "machine_unique_clicks": machine_unique,
+            "machine_clicks": machine,
         }
-        for destination, u, total, mu, machine in conn.execute(query)
+        for destination, unique, total, machine_unique, machine in conn.execute(query)
+        if total or machine
     ]
     items.sort(key=lambda i: (-i["unique_clicks"], -i["total_clicks"], i["destination"] or ""))
     return items

@@ -13,11 +13,17 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, Select, and_, func, not_, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, not_, select
 
 from pixeltrail.platform.paging import check_limit, decode_cursor, encode_cursor
 from pixeltrail.platform.reports import campaign_of, iso_utc
-from pixeltrail.store.schema import contacts, events, messages, report_links, report_messages
+from pixeltrail.store.schema import (
+    contacts,
+    events,
+    messages,
+    report_contact_links,
+    report_contacts,
+)
 from pixeltrail.store.schema import suppressions as sup
 from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN
 
@@ -40,7 +46,17 @@ CSV_COLUMNS = (
     "machine_click_count",
 )
 
-_rm, _rl, _e = report_messages.c, report_links.c, events.c
+_m, _rl, _e = messages.c, report_contact_links.c, events.c
+# report_contacts columns, in the order the CSV reads them
+_COUNTS = (
+    "opens",
+    "proxy_opens",
+    "machine_opens",
+    "first_open_ms",
+    "last_open_ms",
+    "clicks",
+    "machine_clicks",
+)
 Person = tuple[str, str, str | None]  # contact id, email, suppression reason
 
 
@@ -48,64 +64,43 @@ def escape_cell(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_START) else value
 
 
-def _people(campaign_id: str, after: str | None = None) -> Select[Any]:
-    """Contacts with a sent message of the campaign, by id, with their suppression if any."""
-    sent = (
-        select(messages.c.contact_id)
-        .where(messages.c.campaign_id == campaign_id, messages.c.status == "sent")
-        .distinct()
+def _recipients(campaign_id: str) -> Select[Any]:
+    """Ids of the contacts with a sent message of the campaign, in order."""
+    return (
+        select(_m.contact_id)
+        .where(_m.campaign_id == campaign_id, _m.status == "sent")
+        .group_by(_m.contact_id)
+        .order_by(_m.contact_id)
     )
-    if after is not None:
-        sent = sent.where(messages.c.contact_id > after)
+
+
+def _people(conn: Connection, ids: Sequence[str]) -> list[Person]:
+    """These contacts with their suppression, if any, in the order given."""
     joined = contacts.outerjoin(
         sup, and_(sup.c.account_id == contacts.c.account_id, sup.c.email == contacts.c.email)
     )
-    return (
-        select(contacts.c.id, contacts.c.email, sup.c.reason)
-        .select_from(joined)
-        .where(contacts.c.id.in_(sent))
-        .order_by(contacts.c.id)
-    )
+    query = select(contacts.c.id, contacts.c.email, sup.c.reason).select_from(joined)
+    found = {row.id: row for row in conn.execute(query.where(contacts.c.id.in_(ids)))}
+    return [(i, found[i].email, found[i].reason) for i in ids if i in found]
 
 
-def _counts(conn: Connection, campaign_id: str, first: str, last: str) -> dict[str, Any]:
-    query = (
-        select(
-            _rm.contact_id,
-            func.sum(_rm.opens).label("opens"),
-            func.sum(_rm.proxy_opens).label("proxy_opens"),
-            func.sum(_rm.machine_opens).label("machine_opens"),
-            func.min(_rm.first_open_ms).label("first_open_ms"),
-            func.max(_rm.last_open_ms).label("last_open_ms"),
-            func.sum(_rm.clicks).label("clicks"),
-            func.sum(_rm.machine_clicks).label("machine_clicks"),
-        )
-        .where(_rm.campaign_id == campaign_id, _rm.contact_id.between(first, last))
-        .group_by(_rm.contact_id)
-    )
+def _mine(table: Table, campaign_id: str, ids: Sequence[str]) -> ColumnElement[bool]:
+    return and_(table.c.campaign_id == campaign_id, table.c.contact_id.in_(ids))
+
+
+def _counts(conn: Connection, campaign_id: str, ids: Sequence[str]) -> dict[str, Any]:
+    query = select(report_contacts).where(_mine(report_contacts, campaign_id, ids))
     return {row.contact_id: row for row in conn.execute(query)}
 
 
-def _clicked_links(
-    conn: Connection, campaign_id: str, first: str, last: str
-) -> dict[str, set[str]]:
-    query = select(_rl.contact_id, _rl.destination).where(
-        _rl.campaign_id == campaign_id, _rl.contact_id.between(first, last), _rl.clicks > 0
-    )
-    found: dict[str, set[str]] = defaultdict(set)
-    for contact_id, destination in conn.execute(query):
-        found[contact_id].add(destination or "")
-    return found
-
-
 def _events(
-    conn: Connection, campaign_id: str, first: str, last: str
+    conn: Connection, campaign_id: str, ids: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Clicks and machine events of these contacts' messages (counted opens are left out)."""
+    """Clicks and machine events of these contacts' messages (human opens are left out)."""
     owners: dict[str, str] = dict(
         conn.execute(
-            select(_rm.message_id, _rm.contact_id).where(
-                _rm.campaign_id == campaign_id, _rm.contact_id.between(first, last)
+            select(_m.id, _m.contact_id).where(
+                _m.campaign_id == campaign_id, _m.contact_id.in_(ids)
             )
         ).all()
     )
@@ -149,12 +144,10 @@ def _row(person: Person, counts: Any) -> dict[str, Any]:
     }
 
 
-def _rows(conn: Connection, campaign_id: str, people: Sequence[Person]) -> list[dict[str, Any]]:
-    if not people:
-        return []
-    first, last = people[0][0], people[-1][0]
-    counts = _counts(conn, campaign_id, first, last)
-    found = _events(conn, campaign_id, first, last)
+def _rows(conn: Connection, campaign_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+    people = _people(conn, ids)
+    counts = _counts(conn, campaign_id, ids)
+    found = _events(conn, campaign_id, ids)
     rows = []
     for person in people:
         row = _row(person, counts.get(person[0]))
@@ -177,16 +170,17 @@ def contacts_page(
     """One page of per-contact rows (by contact id) and the cursor of the next, if any."""
     campaign_of(conn, account_id, campaign_id)
     size = check_limit(limit)
-    after = decode_cursor(cursor)[1] if cursor else None
-    query = _people(campaign_id, after).limit(size + 1)
-    people = [(row.id, row.email, row.reason) for row in conn.execute(query)]
-    following = encode_cursor(0, people[size - 1][0]) if len(people) > size else None
-    return _rows(conn, campaign_id, people[:size]), following
+    query = _recipients(campaign_id).limit(size + 1)
+    if cursor:
+        query = query.where(_m.contact_id > decode_cursor(cursor)[1])
+    ids = list(conn.execute(query).scalars())
+    following = encode_cursor(0, ids[size - 1]) if len(ids) > size else None
+    return _rows(conn, campaign_id, ids[:size]), following
 
 
-def _people_chunks(conn: Connection, campaign_id: str) -> list[list[Person]]:
-    people = [(row.id, row.email, row.reason) for row in conn.execute(_people(campaign_id))]
-    return [people[start : start + CHUNK] for start in range(0, len(people), CHUNK)]
+def _chunks_of_recipients(conn: Connection, campaign_id: str) -> list[list[str]]:
+    ids = list(conn.execute(_recipients(campaign_id)).scalars())
+    return [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
 
 
 def all_contact_rows(
@@ -194,26 +188,52 @@ def all_contact_rows(
 ) -> Iterator[dict[str, Any]]:
     """Every per-contact row of the campaign, by contact id (for the CLI's --json)."""
     campaign_of(conn, account_id, campaign_id)
-    for people in _people_chunks(conn, campaign_id):
-        yield from _rows(conn, campaign_id, people)
+    for ids in _chunks_of_recipients(conn, campaign_id):
+        yield from _rows(conn, campaign_id, ids)
+
+
+def _csv_cell(value: Any) -> Any:
+    return escape_cell(value) if isinstance(value, str) else ("" if value is None else value)
 
 
 def write_contacts_csv(conn: Connection, account_id: str, campaign_id: str, out: TextIO) -> int:
     """The per-contact CSV (counts, no event lists) to `out`; returns how many contacts."""
     campaign_of(conn, account_id, campaign_id)
+    links: dict[str, set[str]] = defaultdict(set)
+    for contact_id, destination in conn.execute(
+        select(_rl.contact_id, _rl.destination).where(
+            _rl.campaign_id == campaign_id, _rl.clicks > 0
+        )
+    ):
+        links[contact_id].add(destination or "")
+    recipients = _recipients(campaign_id).order_by(None).subquery()
+    rc = report_contacts.c
+    joined = (
+        recipients.join(contacts, contacts.c.id == recipients.c.contact_id)
+        .outerjoin(
+            sup, and_(sup.c.account_id == contacts.c.account_id, sup.c.email == contacts.c.email)
+        )
+        .outerjoin(
+            report_contacts, and_(rc.campaign_id == campaign_id, rc.contact_id == contacts.c.id)
+        )
+    )
+    query = (
+        select(contacts.c.id, contacts.c.email, sup.c.reason, *(rc[f] for f in _COUNTS))
+        .select_from(joined)
+        .order_by(contacts.c.id)
+    )
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     written = 0
-    for people in _people_chunks(conn, campaign_id):
-        first, last = people[0][0], people[-1][0]
-        counts = _counts(conn, campaign_id, first, last)
-        links = _clicked_links(conn, campaign_id, first, last)
-        for person in people:
-            row = _row(person, counts.get(person[0]))
-            row["clicked_links"] = " ".join(sorted(links.get(person[0], ())))
-            writer.writerow(
-                escape_cell(value) if isinstance(value, str) else ("" if value is None else value)
-                for value in (row[column] for column in CSV_COLUMNS)
-            )
-            written += 1
+    for row in conn.execute(query):
+        contact_id, email, suppressed, opens, proxy, machine_opens, first, last, clicks, machine = (
+            row
+        )
+        cells = (
+            contact_id, email, suppressed, iso_utc(first), iso_utc(last), opens or 0, proxy or 0,
+            clicks or 0, " ".join(sorted(links.get(contact_id, ()))), machine_opens or 0,
+            machine or 0,
+        )  # fmt: skip
+        writer.writerow(_csv_cell(cell) for cell in cells)
+        written += 1
     return written

@@ -3,6 +3,10 @@
 A segment is deleted only after the transaction holding its events has committed; a crash
 in between replays it, and the insert ignores event ids already stored. When the database
 is unavailable the flusher backs off and retries while segments wait on disk.
+
+The flusher runs in the background process, never in the HTTP process, where it would compete
+with the event loop for the GIL. The HTTP process keeps only the `FallbackDrainer`: hits it could
+not spool (full disk) exist only in its memory, so only it can write them to the database.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ APPLE_SOURCE = "apple_mpp"
 RULES_REFRESH_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 30.0
 BATCH_HITS = 20_000
+# A write waiting this long for the database (its lock, a connection) is reported, before
+# it fails: SQLite's busy timeout and TCP's are longer than anyone should wait to be told.
+SLOW_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -42,6 +49,16 @@ class FlusherHealth:
     flushed: int = 0
     last_lag_ms: int = 0
     unreadable_lines: int = 0
+    waiting_since: float | None = None  # for the database to start a write transaction
+
+    def problem(self) -> str | None:
+        """The last failure, or a write that has been waiting too long; None when fine."""
+        if self.error is not None:
+            return self.error
+        since = self.waiting_since
+        if since is not None and (waited := time.time() - since) > SLOW_WAIT_SECONDS:
+            return f"database not taking writes: waiting for {waited:.0f} s (locked?)"
+        return None
 
 
 def astuple_verdict(verdict: Verdict) -> tuple[str, str]:
@@ -101,20 +118,66 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
     return inserted
 
 
-class Flusher:
-    def __init__(self, spool: Spool, engine: Engine, interval: float = 0.2) -> None:
-        self.spool = spool
+class Recorder:
+    """Records hits in the database: the classification rules (refreshed every minute), the
+    schema brought up to date once, and the health report of what it did."""
+
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.interval = interval
         self.health = FlusherHealth()
         self._rules: Rules | None = None
         self._rules_at = 0.0
         self._schema_ready = False
+
+    def rules(self, conn: Connection) -> Rules:
+        if self._rules is None or time.monotonic() - self._rules_at > RULES_REFRESH_SECONDS:
+            self._rules = Rules.load(apple_ranges=ranges(conn, APPLE_SOURCE))
+            self._rules_at = time.monotonic()
+        return self._rules
+
+    def ensure_schema(self) -> None:
+        if not self._schema_ready:
+            # Here, not at start-up: the server answers even while the database is down.
+            upgrade(self.engine)
+            self._schema_ready = True
+
+    def record(self, hits: list[Hit]) -> int:
+        """Classify and store `hits` in one transaction; returns how many were new."""
+        self.health.waiting_since = time.time()
+        try:
+            with write_transaction(self.engine) as conn:
+                self.health.waiting_since = None
+                inserted = record_hits(conn, hits, self.rules(conn))
+        finally:
+            self.health.waiting_since = None
+        self.health.flushed += inserted
+        if hits:
+            self.health.last_lag_ms = now_ms() - min(h.at_ms for h in hits)
+        return inserted
+
+    def failed(self, exc: Exception) -> None:
+        if self.health.error is None:
+            self.health.error_since = time.time()
+        self.health.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        # Pooled connections may be dead (server restarted) or stuck read-only: the next
+        # attempt starts from fresh ones.
+        self.engine.dispose()
+
+    def recovered(self) -> None:
+        self.health.error = self.health.error_since = None
+
+
+class Flusher(Recorder):
+    """Takes the spool's ready segments (and dead writers' open ones) into the database."""
+
+    def __init__(self, spool: Spool, engine: Engine, interval: float = 0.2) -> None:
+        super().__init__(engine)
+        self.spool = spool
+        self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.spool.recover()
         self._thread = threading.Thread(target=self._run, name="pixeltrail-flusher", daemon=True)
         self._thread.start()
 
@@ -136,37 +199,26 @@ class Flusher:
                 self.flush_once()
             except Exception as exc:  # any database failure: retry later
                 failures += 1
-                self._failed(exc)
-                # Pooled connections may be dead (server restarted) or stuck read-only:
-                # the next attempt starts from fresh ones.
-                self.engine.dispose()
+                self.failed(exc)
+                log.error("cannot record events (they wait in the spool): %s", self.health.error)
                 self._stop.wait(min(MAX_BACKOFF_SECONDS, 0.25 * 2**failures))
                 continue
             if failures:
                 log.warning("database reachable again; spooled events are being recorded")
                 failures = 0
-                self.health.error = self.health.error_since = None
+                self.recovered()
             self._stop.wait(self.interval)
 
-    def _failed(self, exc: Exception) -> None:
-        if self.health.error is None:
-            self.health.error_since = time.time()
-        self.health.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        log.error("cannot record events (they wait in the spool): %s", self.health.error)
-
-    def rules(self, conn: Connection) -> Rules:
-        if self._rules is None or time.monotonic() - self._rules_at > RULES_REFRESH_SECONDS:
-            self._rules = Rules.load(apple_ranges=ranges(conn, APPLE_SOURCE))
-            self._rules_at = time.monotonic()
-        return self._rules
-
     def flush_once(self) -> int:
-        """Rotate the spool and record every ready segment; returns events newly stored."""
-        if not self._schema_ready:
-            # Here, not at start-up: the server answers even while the database is down.
-            upgrade(self.engine)
-            self._schema_ready = True
+        """Record every ready segment (after taking dead writers' ones); returns events newly
+        stored. Rotates the spool first, which only matters when this process writes to it."""
+        self.ensure_schema()
         self.spool.rotate()
+        try:
+            if found := self.spool.recover():
+                log.info("took %d spool segment(s) of a server that stopped", found)
+        except OSError as exc:  # the spool directory itself: /healthz reports the writer's
+            log.warning("spool segments not recovered: %s", exc)
         total = 0
         batch: list[Hit] = []
         paths: list[Path] = []
@@ -181,32 +233,79 @@ class Flusher:
                 total += self._commit(batch, paths)
                 batch, paths = [], []
         total += self._commit(batch, paths)
-        total += self._drain_fallback()
         return total
 
     def _commit(self, hits: list[Hit], paths: list[Path]) -> int:
         if not paths:
             return 0
-        with write_transaction(self.engine) as conn:
-            inserted = record_hits(conn, hits, self.rules(conn))
+        inserted = self.record(hits)
         for path in paths:
             path.unlink(missing_ok=True)
-        self._recorded(hits, inserted)
         return inserted
 
-    def _drain_fallback(self) -> int:
-        fallback = self.spool.fallback
-        if not fallback:
-            return 0
-        hits = list(fallback)
-        with write_transaction(self.engine) as conn:
-            inserted = record_hits(conn, hits, self.rules(conn))
-        for _ in hits:
-            fallback.popleft()
-        self._recorded(hits, inserted)
-        return inserted
 
-    def _recorded(self, hits: list[Hit], inserted: int) -> None:
-        self.health.flushed += inserted
-        if hits:
-            self.health.last_lag_ms = now_ms() - min(h.at_ms for h in hits)
+class FallbackDrainer(Recorder):
+    """Writes the hits the spool kept in memory (it could not write them) to the database.
+
+    Lives in the HTTP process, where those hits are, and sleeps until the spool has some.
+    """
+
+    def __init__(self, spool: Spool, engine: Engine) -> None:
+        super().__init__(engine)
+        self.spool = spool
+        self._lock = threading.Lock()  # one drain at a time: each pops what it recorded
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pixeltrail-drain", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop, after one last attempt; hits still in memory then are lost, loudly."""
+        self._stop.set()
+        self.spool.fallback_waiting.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.spool.fallback:
+            try:
+                self.drain_once()
+            except Exception as exc:
+                log.error(
+                    "%d hit(s) kept in memory could not be recorded and are lost: %s",
+                    len(self.spool.fallback),
+                    exc,
+                )
+
+    def _run(self) -> None:
+        failures = 0
+        waiting = self.spool.fallback_waiting
+        while True:
+            waiting.wait()
+            if self._stop.is_set():
+                return
+            waiting.clear()  # before draining: a hit kept meanwhile sets it again
+            try:
+                self.drain_once()
+            except Exception as exc:
+                failures += 1
+                self.failed(exc)
+                log.error("cannot record hits kept in memory: %s", self.health.error)
+                waiting.set()
+                self._stop.wait(min(MAX_BACKOFF_SECONDS, 0.25 * 2**failures))
+                continue
+            if failures:
+                failures = 0
+                self.recovered()
+
+    def drain_once(self) -> int:
+        with self._lock:
+            fallback = self.spool.fallback
+            if not fallback:
+                return 0
+            self.ensure_schema()
+            hits = list(fallback)
+            inserted = self.record(hits)
+            for _ in hits:  # hits kept meanwhile were appended after these
+                fallback.popleft()
+            return inserted

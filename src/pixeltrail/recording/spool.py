@@ -1,11 +1,13 @@
 """The append-only spool: every hit is on disk before its answer is sent.
 
 A hit is one JSON line written with a single `write(2)` to the active segment file, so it
-survives the process being killed the moment after (the kernel has it). The flusher asks
-for a rotation, which closes the active segment as `*.ready`; ready segments are moved
-into the database and deleted only after the database has committed them. Segments left
-`*.open` by a dead process are recovered at start-up; a live process holds an exclusive
-`flock` on its own, so two servers sharing a data directory never take each other's.
+survives the process being killed the moment after (the kernel has it). The writing process
+rotates every 0.2 s (`SpoolRotator`): the active segment is closed as `*.ready`, and the
+flusher (in the background process) moves ready segments into the database and deletes them
+only after the database has committed them. A live writer holds an exclusive `flock` on its
+`*.open` segment, taken before the file gets that name, so the flusher can take any `*.open`
+segment it can lock (its writer died) at any time without ever taking a live one, and two
+servers sharing a data directory never take each other's.
 """
 
 from __future__ import annotations
@@ -26,8 +28,14 @@ log = logging.getLogger("pixeltrail.spool")
 
 OPEN_SUFFIX = ".open"
 READY_SUFFIX = ".ready"
-# Hits that could not be written (disk full, unwritable spool) wait here for the flusher,
-# which writes them straight to the database: kept while the process lives, bounded.
+# A segment being created: locked, then renamed to *.open. One left behind (its writer died
+# within those microseconds) is empty, and deleted once it is this old and unlocked.
+NEW_SUFFIX = ".new"
+STALE_NEW_SECONDS = 60.0
+ROTATE_SECONDS = 0.2
+# Hits that could not be written (disk full, unwritable spool) wait here for the fallback
+# drainer of this same process, which writes them straight to the database: kept while the
+# process lives, bounded.
 FALLBACK_LIMIT = 100_000
 
 
@@ -43,6 +51,8 @@ class Spool:
         self.directory = directory
         self.health = SpoolHealth()
         self.fallback: deque[Hit] = deque()
+        # Set whenever a hit goes to `fallback`: wakes the drainer, which otherwise sleeps.
+        self.fallback_waiting = threading.Event()
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._path: Path | None = None
@@ -79,10 +89,19 @@ class Spool:
     def _open_segment(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._sequence += 1
-        name = f"{time.time_ns():020d}-{os.getpid()}-{self._sequence}{OPEN_SUFFIX}"
-        path = self.directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        name = f"{time.time_ns():020d}-{os.getpid()}-{self._sequence}"
+        new = self.directory / (name + NEW_SUFFIX)
+        path = self.directory / (name + OPEN_SUFFIX)
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        try:
+            # Locked before it is called *.open: an unlocked *.open is a dead writer's.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(new, path)
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(new)
+            raise
         self._fd, self._path, self._size, self._lines = fd, path, 0, 0
 
     def _failed(self, exc: OSError) -> None:
@@ -104,8 +123,9 @@ class Spool:
             self.health.unwritten += 1
             return
         self.fallback.append(hit)
+        self.fallback_waiting.set()
 
-    # -- rotation and reading (the flusher) -------------------------------------------
+    # -- rotation (the writer) and reading (the flusher) --------------------------------
 
     def rotate(self) -> None:
         """Close the active segment (if it holds anything) so the flusher can take it."""
@@ -129,24 +149,21 @@ class Spool:
             os.close(fd)
 
     def recover(self) -> int:
-        """Mark segments of dead processes ready; returns how many were found."""
+        """Mark segments of dead writers ready; returns how many were found.
+
+        Safe at any time, from any process: a live writer's segment is locked.
+        """
         found = 0
         for path in sorted(self.directory.glob("*" + OPEN_SUFFIX)):
-            if path == self._path:
-                continue
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live process is writing it
-            finally:
-                os.close(fd)
+            if path != self._path and _unlocked(path):
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(path, path.with_suffix(READY_SUFFIX))
+                    found += 1
+        stale = time.time() - STALE_NEW_SECONDS
+        for path in self.directory.glob("*" + NEW_SUFFIX):
             with contextlib.suppress(FileNotFoundError):
-                os.rename(path, path.with_suffix(READY_SUFFIX))
-                found += 1
+                if path.stat().st_mtime < stale and _unlocked(path):
+                    path.unlink()
         return found
 
     def ready_segments(self) -> list[Path]:
@@ -162,6 +179,47 @@ class Spool:
         with self._lock:
             if self._fd is not None:
                 self._close_segment()
+
+
+def _unlocked(path: Path) -> bool:
+    """Whether no process holds `path` locked (its writer, if any, is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a live process is writing it
+    finally:
+        os.close(fd)
+    return True
+
+
+class SpoolRotator:
+    """Rotates the spool every `interval` seconds in the writing process, so a segment is
+    ready for the flusher soon after its last hit even when no other hit follows."""
+
+    def __init__(self, spool: Spool, interval: float = ROTATE_SECONDS) -> None:
+        self.spool = spool
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pixeltrail-rotate", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop, and close the active segment as ready: nothing is left *.open behind."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.spool.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.spool.rotate()
 
 
 def read_segment(path: Path) -> tuple[list[Hit], int]:

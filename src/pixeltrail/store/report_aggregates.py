@@ -1,67 +1,80 @@
-"""Report aggregates: kept by the flusher as events arrive and as their verdicts change.
+"""Report aggregates, kept by the flusher as events arrive and as their verdicts change.
 
-Two kinds, both written in the flusher's transaction (`record_report_changes`):
+`record_report_changes` runs in the flusher's transaction, after the events are stored:
 
-- per message (report_messages, report_links, report_reasons): recomputed from the message's
-  whole stored history whenever its events change, so they are always a function of the
-  events and their current verdicts (a honeypot click that condemns earlier clicks moves
-  them from human to machine);
-- per campaign and quarter hour (report_timeline): the flusher's changes are added to it, +1
-  for a new event, -1/+1 for a verdict that moves an event from human to machine or back.
+- the rows of each contact concerned (report_contacts, report_contact_links) are recomputed
+  from the events of the contact's messages of the campaign, and what changed is added to the
+  campaign's rows (report_campaigns, report_links: see report_rollups.py);
+- each new event, and each changed verdict (-1 for the old one, +1 for the new one), is added
+  to the campaign's timeline (report_timeline) and machine reasons (report_reasons).
 
-Both are exact only if one process records a message's hits at a time: `take_recording_turn`
-makes concurrent flushers on PostgreSQL take turns (SQLite has a single writer anyway).
-Anything else that changes or deletes events (a retention job) must call `rebuild_reports`.
+So every number follows the current verdicts: a honeypot click that turns earlier clicks into
+a scanner's moves them from people to machines. The sums are exact only if one transaction
+records hits at a time: `take_recording_turn` makes flushers in several processes on one
+PostgreSQL database take turns (SQLite has a single writer anyway). Anything else that changes
+or deletes events (a retention job) must call `rebuild_reports` for the campaigns concerned.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Insert,
-    Select,
-    case,
-    delete,
-    false,
-    func,
-    insert,
-    select,
-    text,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete, func, insert, select, text
 
+from pixeltrail.store.report_rollups import add_to, chunks, count_if, key_of, refresh_contacts
 from pixeltrail.store.schema import (
     events,
     messages,
+    report_campaigns,
+    report_contact_links,
+    report_contacts,
     report_links,
-    report_messages,
     report_reasons,
     report_timeline,
 )
-from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN, PROXY_OPEN, Event, Verdict
+from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN, Event, Verdict
 
 QUARTER_HOUR_MS = 15 * 60 * 1000
 TIMELINE_FIELDS = ("opens", "machine_opens", "clicks", "machine_clicks")
-TABLES = (report_messages, report_links, report_reasons, report_timeline)
-_CHUNK = 500
+TABLES = (
+    report_contacts,
+    report_contact_links,
+    report_campaigns,
+    report_links,
+    report_reasons,
+    report_timeline,
+)
 # Any fixed 64-bit number, different from the migration lock ("pixrecrd" in ASCII).
 RECORDING_LOCK_KEY = 0x70697872_65637264
 
-_e, _m, _rt = events.c, messages.c, report_timeline.c
-_OPEN = _e.kind == "open"
-_CLICK = _e.kind == "click"
-_COUNTED = _e.classification.in_(sorted(COUNTED_AS_OPEN))
-_HUMAN = _e.classification == HUMAN
-_BOTH = messages.join(events, _e.message_id == _m.id)
+_e, _m = events.c, messages.c
+_IP_CANDIDATE = re.compile(r"[0-9A-Fa-f.:]*[.:][0-9A-Fa-f.:]*")
+# Seconds and numbers of links in the timing rules' reasons ("clicked 2.5 s after sending",
+# "all 3 links clicked within 1.2 s"), not numbers inside names ("Mozilla/5.0").
+_COUNTS = re.compile(r"(?<![\w./])\d+(?:\.\d+)?(?= s\b| links\b| different links\b)")
+
+
+def reason_label(reason: str) -> str:
+    """A reason without its per-event details, so that reports can count by reason:
+    addresses become {ip}, seconds and numbers of links become N."""
+
+    def address(match: re.Match[str]) -> str:
+        found = match.group()
+        core = found.rstrip(".")  # an address ending a sentence
+        try:
+            ipaddress.ip_address(core)
+        except ValueError:
+            return found
+        return "{ip}" + found[len(core) :]
+
+    return _COUNTS.sub("N", _IP_CANDIDATE.sub(address, reason))
 
 
 def take_recording_turn(conn: Connection) -> None:
-    """On PostgreSQL, wait until no other transaction records hits (until this one ends).
+    """On PostgreSQL, wait until no other transaction is recording hits (until this one ends).
 
     Two processes recording hits of one message at once would each judge and count its
     history without the other's uncommitted events."""
@@ -75,113 +88,28 @@ def timeline_field(kind: str, classification: str) -> str:
     return "clicks" if classification == HUMAN else "machine_clicks"
 
 
-def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    return func.sum(case((condition, 1), else_=0))
+TimelineMoves = Counter[tuple[str, int, str]]  # (message, bucket, field) -> n
+ReasonMoves = Counter[tuple[str, str, str, str]]  # (message or campaign, kind, verdict, reason)
 
 
-def _messages_rows(ids: list[str]) -> Select[Any]:
-    return (
-        select(
-            _m.id,
-            _m.campaign_id,
-            _m.contact_id,
-            _count(_OPEN & _COUNTED),
-            _count(_OPEN & (_e.classification == PROXY_OPEN)),
-            _count(_OPEN & ~_COUNTED),
-            func.min(case((_OPEN & _COUNTED, _e.at_ms))),
-            func.max(case((_OPEN & _COUNTED, _e.at_ms))),
-            _count(_CLICK & _HUMAN),
-            _count(_CLICK & ~_HUMAN),
-        )
-        .select_from(_BOTH)
-        .where(_m.id.in_(ids))
-        .group_by(_m.id, _m.campaign_id, _m.contact_id)
-    )
-
-
-def _links_rows(ids: list[str]) -> Select[Any]:
-    return (
-        select(
-            _m.id,
-            _e.link,
-            _m.campaign_id,
-            _m.contact_id,
-            func.max(_e.destination),
-            _count(_HUMAN),
-            _count(~_HUMAN),
-        )
-        .select_from(_BOTH)
-        .where(_m.id.in_(ids), _CLICK, _e.link.is_not(None), _e.honeypot == false())
-        .group_by(_m.id, _e.link, _m.campaign_id, _m.contact_id)
-    )
-
-
-def _reasons_rows(ids: list[str]) -> Select[Any]:
-    return (
-        select(_m.id, _e.kind, _e.classification, _e.reason, _m.campaign_id, func.count())
-        .select_from(_BOTH)
-        .where(_m.id.in_(ids), ~_HUMAN)
-        .group_by(_m.id, _e.kind, _e.classification, _e.reason, _m.campaign_id)
-    )
-
-
-_PER_MESSAGE = (
-    (report_messages, _messages_rows),
-    (report_links, _links_rows),
-    (report_reasons, _reasons_rows),
-)
-
-
-def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield list(ids[start : start + _CHUNK])
-
-
-def refresh_reports(conn: Connection, message_ids: Collection[str]) -> None:
-    """Recompute the per-message report rows of these messages from their stored events.
-
-    Messages this instance did not send (no `messages` row) get no rows."""
-    for chunk in _chunks(sorted(set(message_ids))):
-        for table, rows in _PER_MESSAGE:
-            conn.execute(delete(table).where(table.c.message_id.in_(chunk)))
-            names = [column.name for column in table.columns]
-            conn.execute(insert(table).from_select(names, rows(chunk)))
-
-
-def _upsert_timeline(conn: Connection) -> Insert:
-    make = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = make(report_timeline)
-    return statement.on_conflict_do_update(
-        index_elements=[_rt.campaign_id, _rt.bucket_ms],
-        set_={f: report_timeline.c[f] + statement.excluded[f] for f in TIMELINE_FIELDS},
-    )
-
-
-def _campaigns_of(conn: Connection, message_ids: Collection[str]) -> dict[str, str]:
-    """The campaign of each message this instance sent (others are left out)."""
-    found: dict[str, str] = {}
-    for chunk in _chunks(sorted(message_ids)):
-        query = select(_m.id, _m.campaign_id).where(_m.id.in_(chunk))
-        found.update(dict(conn.execute(query).all()))
-    return found
-
-
-def _add_to_timeline(
-    conn: Connection, changes: Counter[tuple[str, int, str]], campaign_of: Mapping[str, str]
+def _move(
+    timeline: TimelineMoves, reasons: ReasonMoves, event: Event, verdict: Verdict, sign: int
 ) -> None:
-    """Add (message id, bucket, field) -> n to the campaigns' timelines."""
-    buckets: dict[tuple[str, int], Counter[str]] = {}
-    for (message_id, bucket_ms, field), n in changes.items():
-        campaign_id = campaign_of.get(message_id)
-        if campaign_id is not None and n:
-            buckets.setdefault((campaign_id, bucket_ms), Counter())[field] += n
-    rows = [
-        {"campaign_id": c, "bucket_ms": b, **{f: counts[f] for f in TIMELINE_FIELDS}}
-        for (c, b), counts in sorted(buckets.items())
-        if any(counts.values())
-    ]
-    if rows:
-        conn.execute(_upsert_timeline(conn), rows)
+    hit = event.hit
+    bucket = hit.at_ms - hit.at_ms % QUARTER_HOUR_MS
+    timeline[(hit.message_id, bucket, timeline_field(hit.kind, verdict.classification))] += sign
+    if verdict.classification != HUMAN:
+        label = reason_label(verdict.reason)
+        reasons[(hit.message_id, hit.kind, verdict.classification, label)] += sign
+
+
+def _owners(conn: Connection, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+    """(campaign, contact) of each message this instance sent; others are left out."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in chunks(sorted(message_ids)):
+        query = select(_m.id, _m.campaign_id, _m.contact_id).where(_m.id.in_(chunk))
+        found.update((row.id, (row.campaign_id, row.contact_id)) for row in conn.execute(query))
+    return found
 
 
 def record_report_changes(
@@ -191,47 +119,92 @@ def record_report_changes(
     changed: Sequence[tuple[str, Verdict]],
 ) -> None:
     """Bring the aggregates up to date after the flusher stored `new` events and `changed`
-    verdicts; `before` holds the stored events of the messages as they were read (by message)."""
+    verdicts; `before` holds, by message, the stored events as they were read."""
     old = {event.hit.id: event for stored in before.values() for event in stored}
-    moves: Counter[tuple[str, int, str]] = Counter()
-    touched: set[str] = set()
+    timeline: TimelineMoves = Counter()
+    reasons: ReasonMoves = Counter()
     for event in new:
-        hit = event.hit
-        touched.add(hit.message_id)
-        bucket = hit.at_ms - hit.at_ms % QUARTER_HOUR_MS
-        moves[(hit.message_id, bucket, timeline_field(hit.kind, event.classification))] += 1
+        _move(timeline, reasons, event, Verdict(event.classification, event.reason), 1)
     for event_id, verdict in changed:
-        if (was := old.get(event_id)) is None:
-            continue
-        hit = was.hit
-        touched.add(hit.message_id)
-        bucket = hit.at_ms - hit.at_ms % QUARTER_HOUR_MS
-        moves[(hit.message_id, bucket, timeline_field(hit.kind, was.classification))] -= 1
-        moves[(hit.message_id, bucket, timeline_field(hit.kind, verdict.classification))] += 1
-    campaign_of = _campaigns_of(conn, touched)
-    refresh_reports(conn, campaign_of)
-    _add_to_timeline(conn, moves, campaign_of)
+        if (was := old.get(event_id)) is not None:
+            _move(timeline, reasons, was, Verdict(was.classification, was.reason), -1)
+            _move(timeline, reasons, was, verdict, 1)
+    touched = {key[0] for key in timeline}
+    owners = _owners(conn, touched)
+    contacts_of: dict[str, set[str]] = {}
+    for campaign_id, contact_id in owners.values():
+        contacts_of.setdefault(campaign_id, set()).add(contact_id)
+    refresh_contacts(conn, contacts_of)
+    _add_event_moves(conn, owners, timeline, reasons)
+
+
+def _add_event_moves(
+    conn: Connection,
+    owners: Mapping[str, tuple[str, str]],
+    timeline: TimelineMoves,
+    reasons: ReasonMoves,
+) -> None:
+    buckets: dict[tuple[str, int], Counter[str]] = {}
+    for (message_id, bucket, field), n in timeline.items():
+        if message_id in owners and n:
+            buckets.setdefault((owners[message_id][0], bucket), Counter())[field] += n
+    add_to(
+        conn,
+        report_timeline,
+        [{"campaign_id": c, "bucket_ms": b, **{f: counts[f] for f in TIMELINE_FIELDS}}
+         for (c, b), counts in sorted(buckets.items()) if any(counts.values())],
+        TIMELINE_FIELDS,
+    )  # fmt: skip
+    per_campaign: ReasonMoves = Counter()
+    for (message_id, kind, classification, label), n in reasons.items():
+        if message_id in owners:
+            per_campaign[(owners[message_id][0], kind, classification, label)] += n
+    _add_reasons(conn, per_campaign)
+
+
+def _add_reasons(conn: Connection, counts: ReasonMoves) -> None:
+    rows = [
+        {"campaign_id": c, "reason_key": key_of(kind, classification, reason), "kind": kind,
+         "classification": classification, "reason": reason, "events": n}
+        for (c, kind, classification, reason), n in sorted(counts.items()) if n
+    ]  # fmt: skip
+    add_to(conn, report_reasons, rows, ["events"])
 
 
 def rebuild_reports(conn: Connection, campaign_id: str) -> None:
-    """Recompute every aggregate of a campaign from its events (after events were deleted or
-    loaded by other means than the flusher)."""
-    ids = list(conn.execute(select(_m.id).where(_m.campaign_id == campaign_id)).scalars())
-    refresh_reports(conn, ids)
-    conn.execute(delete(report_timeline).where(_rt.campaign_id == campaign_id))
+    """Recompute every aggregate of a campaign from its events (after events were deleted, or
+    stored by other means than the flusher)."""
+    for table in TABLES:
+        conn.execute(delete(table).where(table.c.campaign_id == campaign_id))
+    contact_ids = conn.execute(
+        select(_m.contact_id).where(_m.campaign_id == campaign_id).distinct()
+    ).scalars()
+    refresh_contacts(conn, {campaign_id: set(contact_ids)})
+    mine = messages.join(events, _e.message_id == _m.id)
     bucket = (_e.at_ms - _e.at_ms % QUARTER_HOUR_MS).label("bucket_ms")
+    counted, human = _e.classification.in_(sorted(COUNTED_AS_OPEN)), _e.classification == HUMAN
+    opens, clicks = _e.kind == "open", _e.kind == "click"
     rows = (
         select(
             _m.campaign_id,
             bucket,
-            _count(_OPEN & _COUNTED),
-            _count(_OPEN & ~_COUNTED),
-            _count(_CLICK & _HUMAN),
-            _count(_CLICK & ~_HUMAN),
+            count_if(opens & counted),
+            count_if(opens & ~counted),
+            count_if(clicks & human),
+            count_if(clicks & ~human),
         )
-        .select_from(_BOTH)
+        .select_from(mine)
         .where(_m.campaign_id == campaign_id)
         .group_by(_m.campaign_id, bucket)
     )
     names = ["campaign_id", "bucket_ms", *TIMELINE_FIELDS]
     conn.execute(insert(report_timeline).from_select(names, rows))
+    labelled: ReasonMoves = Counter()
+    for kind, classification, reason, n in conn.execute(
+        select(_e.kind, _e.classification, _e.reason, func.count())
+        .select_from(mine)
+        .where(_m.campaign_id == campaign_id, ~human)
+        .group_by(_e.kind, _e.classification, _e.reason)
+    ):
+        labelled[(campaign_id, kind, classification, reason_label(reason))] += n
+    _add_reasons(conn, labelled)

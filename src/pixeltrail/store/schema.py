@@ -264,45 +264,87 @@ webhook_deliveries = Table(
 )
 
 # ---- campaign reports: aggregates of events, kept by the flusher ---------------------------
-# The report_* rows of a message are a function of that message's stored events (with their
-# current verdicts): the flusher recomputes them whenever its events change, in the same
-# transaction (store/report_aggregates.py). campaign_id and contact_id are copies of the
-# message's, so reports read one campaign's rows without touching events.
-# Opens "counted" are those classified human or proxy_open (tracking.hits.COUNTED_AS_OPEN).
-report_messages = Table(
-    "report_messages",
+# Written in the flusher's transaction (store/report_aggregates.py), so reports never read the
+# events themselves. "opens" are opens classified human or proxy_open (COUNTED_AS_OPEN),
+# "clicks" clicks classified human; the machine_* columns count the rest.
+
+# Per contact of a campaign: recomputed from the events of the contact's messages of the
+# campaign whenever one of them changes (a new event, a verdict changed after the fact).
+report_contacts = Table(
+    "report_contacts",
     metadata,
-    Column("message_id", String(16), primary_key=True),
-    Column("campaign_id", String(ID), nullable=False),
-    Column("contact_id", String(ID), nullable=False),
-    Column("opens", Integer, nullable=False),  # counted opens (proxy_opens included)
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("contact_id", String(ID), primary_key=True),
+    Column("opens", Integer, nullable=False),  # proxy_opens included
     Column("proxy_opens", Integer, nullable=False),
     Column("machine_opens", Integer, nullable=False),
-    Column("first_open_ms", BigInteger, nullable=True),  # of counted opens
+    Column("first_open_ms", BigInteger, nullable=True),
     Column("last_open_ms", BigInteger, nullable=True),
-    Column("clicks", Integer, nullable=False),  # classified human
+    Column("clicks", Integer, nullable=False),
     Column("machine_clicks", Integer, nullable=False),
-    Index(None, "campaign_id", "contact_id"),
 )
 
-# Clicks per tracked link of a message (the honeypot link is left out: only machines click it).
-report_links = Table(
-    "report_links",
+# Clicks per tracked link of a contact's messages (not the honeypot link), recomputed likewise.
+report_contact_links = Table(
+    "report_contact_links",
     metadata,
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("contact_id", String(ID), primary_key=True),
     Column("message_id", String(16), primary_key=True),
     Column("link", Integer, primary_key=True),
-    Column("campaign_id", String(ID), nullable=False),
-    Column("contact_id", String(ID), nullable=False),
     Column("destination", Text, nullable=True),
     Column("clicks", Integer, nullable=False),
     Column("machine_clicks", Integer, nullable=False),
-    Index(None, "campaign_id", "contact_id"),
 )
 
-# Opens and clicks of a campaign per quarter hour (UTC): every time zone's offset is a whole
-# number of quarter hours, so the hours and days of any zone are sums of these buckets. Kept
-# by adding the changes the flusher makes (new events, verdicts that change), not per message:
-# a message's events are spread over days, so per-message buckets would be as many as events.
+# Per campaign: what changes in report_contacts is added here (unique_* count contacts).
+report_campaigns = Table(
+    "report_campaigns",
+    metadata,
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("opens", Integer, nullable=False),
+    Column("unique_opens", Integer, nullable=False),
+    Column("proxy_opens", Integer, nullable=False),
+    Column("unique_proxy_opens", Integer, nullable=False),
+    Column("machine_opens", Integer, nullable=False),
+    Column("unique_machine_opens", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False),
+    Column("unique_clicks", Integer, nullable=False),
+    Column("machine_clicks", Integer, nullable=False),
+    Column("unique_machine_clicks", Integer, nullable=False),
+)
+
+# Per campaign and destination: what changes in report_contact_links is added here.
+# destination_key: a hash of the destination (a URL can be longer than an index entry).
+report_links = Table(
+    "report_links",
+    metadata,
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("destination_key", String(32), primary_key=True),
+    Column("destination", Text, nullable=True),
+    Column("clicks", Integer, nullable=False),
+    Column("unique_clicks", Integer, nullable=False),
+    Column("machine_clicks", Integer, nullable=False),
+    Column("unique_machine_clicks", Integer, nullable=False),
+)
+
+# Per campaign, kind of event and verdict other than plain "human": how many events, by
+# reason without its per-event details (see report_aggregates.reason_label); reason_key hashes
+# kind, classification and reason.
+report_reasons = Table(
+    "report_reasons",
+    metadata,
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("reason_key", String(32), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("classification", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("events", Integer, nullable=False),
+)
+
+# Per campaign and quarter hour (UTC; every time zone is a whole number of quarter hours from
+# UTC, so the hours and days of any zone are sums of these): each new event and each verdict
+# that moves an event between human and machine is added here.
 report_timeline = Table(
     "report_timeline",
     metadata,
@@ -314,15 +356,6 @@ report_timeline = Table(
     Column("machine_clicks", Integer, nullable=False),
 )
 
-# Events of a message per verdict that is not plain "human" (machine kinds and proxy_open).
-report_reasons = Table(
-    "report_reasons",
-    metadata,
-    Column("message_id", String(16), primary_key=True),
-    Column("kind", String(8), primary_key=True),
-    Column("classification", String(16), primary_key=True),
-    Column("reason", Text, primary_key=True),
-    Column("campaign_id", String(ID), nullable=False),
-    Column("events", Integer, nullable=False),
-    Index(None, "campaign_id"),
-)
+# A campaign's messages by contact: reports find a contact's messages, page through a
+# campaign's recipients and count them from this index alone.
+Index(None, messages.c.campaign_id, messages.c.contact_id, messages.c.status)

@@ -1,9 +1,20 @@
-"""The pixeltrail server as one ASGI app: tracking routes first, then the rest; its lifespan."""
+"""pixeltrail's two processes: the HTTP server (one ASGI app and its lifespan), and the
+background process with everything else.
+
+The HTTP process answers tracking routes, the API, unsubscribes and Caddy's question. Beside
+the event loop it keeps only what must live there: the spool writer and its rotation, the
+served-hosts cache, and the drainer of hits kept in memory when the spool could not take them.
+Classifying and recording spooled hits, scheduling, sending, domain re-checks and webhooks run
+in the background process (`pixeltrail background`, which `pixeltrail serve` starts), so they
+never compete with the event loop for the GIL.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from typing import Any, Protocol
 
@@ -13,8 +24,17 @@ from pixeltrail.config import Settings
 from pixeltrail.platform.dns_check import CnameResolver
 from pixeltrail.platform.secretbox import SecretBox
 from pixeltrail.platform.webhook_delivery import WebhookDeliverer
-from pixeltrail.recording.flusher import Flusher
-from pixeltrail.recording.spool import Spool
+from pixeltrail.recording.background import (
+    NOT_RUNNING,
+    STALE_AFTER,
+    STATUS_FILE,
+    STATUS_TICK,
+    BackgroundProcess,
+    StatusReader,
+    StatusWriter,
+)
+from pixeltrail.recording.flusher import FallbackDrainer, Flusher
+from pixeltrail.recording.spool import Spool, SpoolRotator
 from pixeltrail.sending.scheduling_loop import SchedulingLoop
 from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import make_engine, upgrade
@@ -34,37 +54,31 @@ class Service(Protocol):
 
 
 MIGRATE_TIMEOUT = 15.0
+HOSTS_FILE = "tracking-hosts.json"
 
 
 class Server:
-    """Owns the spool, the flusher and the database engine for the life of the process."""
+    """The HTTP process: owns the spool writer and the database engine for its life, and
+    the background process when it started it."""
 
     def __init__(
-        self, settings: Settings, engine: Engine | None = None, sending: bool = True
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        background: BackgroundProcess | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
         self.spool = Spool(settings.data_dir / "spool")
-        self.flusher = Flusher(self.spool, self.engine)
+        self.drainer = FallbackDrainer(self.spool, self.engine)
+        self.background = background
+        self.status = StatusReader(settings.data_dir / STATUS_FILE)
         self.started = time.time()
         signer = settings.signer()
-        # Background services, started after migrations and stopped in reverse order.
-        self.services: list[Service] = [self.flusher]
-        if sending:
-            self.services += [
-                SchedulingLoop(self.engine, settings),
-                SendWorker(self.engine, settings, signer),
-            ]
         # Tracking links are answered only on the instance's host and served tracking domains.
-        self.hosts = AllowedHosts(settings, self.engine, settings.data_dir / "tracking-hosts.json")
-        self.services += [
-            self.hosts,
-            DomainRechecker(self.engine, CnameResolver.from_settings(settings), self.hosts.reload),
-        ]
-        self.webhooks = WebhookDeliverer(
-            self.engine, SecretBox(settings.key_ring()), allow_local=settings.webhooks_allow_local
-        )
-        self.services.append(self.webhooks)
+        self.hosts = AllowedHosts(settings, self.engine, settings.data_dir / HOSTS_FILE)
+        # Started after migrations, stopped in reverse order (the drainer first).
+        self.services: list[Service] = [self.hosts, SpoolRotator(self.spool), self.drainer]
         self.tracking = TrackingApp(
             signer=signer,
             spool=self.spool,
@@ -75,8 +89,23 @@ class Server:
         )
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        spool, flusher = self.spool.health, self.flusher.health
-        waiting = len(self.spool.ready_segments())
+        spool, drainer = self.spool.health, self.drainer.health
+        status, age = self.status.read()
+        fresh = (
+            status is not None
+            and age is not None
+            and age <= STALE_AFTER
+            and bool(status.get("running"))
+        )
+        pid = status.get("pid") if status else None
+        if self.background is not None:  # ours: its status, or just started
+            running = self.background.alive() and (fresh or self.background.starting())
+            pid = pid if fresh else self.background.pid
+        else:  # run elsewhere (`serve --no-background`): its status only
+            running = fresh
+        # The flusher's state as of the last fresh status; nothing is known otherwise.
+        recording: dict[str, Any] = dict(status.get("database") or {}) if fresh and status else {}
+        error = recording.get("error") or drainer.problem()
         report: dict[str, Any] = {
             "status": "ok",
             "spool": {
@@ -86,14 +115,20 @@ class Server:
                 "lost": spool.unwritten,
             },
             "database": {
-                "ok": flusher.error is None,
-                "error": flusher.error,
-                "segments_waiting": waiting,
-                "recorded": flusher.flushed,
-                "lag_ms": flusher.last_lag_ms,
+                "ok": error is None,
+                "error": error,
+                "segments_waiting": recording.get("segments_waiting", 0),
+                "recorded": recording.get("recorded", 0) + drainer.flushed,
+                "lag_ms": recording.get("lag_ms", 0),
+            },
+            "background": {
+                "ok": running,
+                "error": None if running else NOT_RUNNING,
+                "pid": pid,
+                "status_age_s": None if age is None else round(age, 1),
             },
         }
-        ok = spool.error is None and spool.unwritten == 0 and flusher.error is None
+        ok = spool.error is None and spool.unwritten == 0 and error is None and running
         if not ok:
             report["status"] = "degraded"
         return ok, report
@@ -118,6 +153,9 @@ class Server:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.background is not None:
+                    # Not waited for: the tracking routes need nothing from it.
+                    self.background.start()
                 await self._migrate()
                 for service in self.services:
                     service.start()
@@ -125,6 +163,95 @@ class Server:
             elif message["type"] == "lifespan.shutdown":
                 for service in reversed(self.services):
                     await asyncio.to_thread(service.stop)
+                # Last: its final flush takes the segment the spool has just closed.
+                if self.background is not None:
+                    await asyncio.to_thread(self.background.stop)
                 self.engine.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class Background:
+    """The background process: records spooled hits, schedules and sends messages, re-checks
+    tracking domains and delivers webhooks; writes its status for the HTTP process."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        # The same spool directory, read here: ready segments, and dead writers' open ones.
+        self.spool = Spool(settings.data_dir / "spool")
+        self.flusher = Flusher(self.spool, self.engine)
+        # Not started: a re-check that changes the served hosts rewrites the hosts file,
+        # which the HTTP process watches, so it serves the change at once.
+        hosts = AllowedHosts(settings, self.engine, settings.data_dir / HOSTS_FILE)
+        self.services: list[Service] = [
+            self.flusher,
+            SchedulingLoop(self.engine, settings),
+            SendWorker(self.engine, settings, settings.signer()),
+            DomainRechecker(
+                self.engine,
+                CnameResolver.from_settings(settings),
+                lambda: hosts.reload(force_write=True),
+            ),
+            WebhookDeliverer(
+                self.engine,
+                SecretBox(settings.key_ring()),
+                allow_local=settings.webhooks_allow_local,
+            ),
+        ]
+        self.status = StatusWriter(settings.data_dir / STATUS_FILE)
+        self.started = time.time()
+
+    def report(self, running: bool = True) -> dict[str, Any]:
+        health = self.flusher.health
+        return {
+            "pid": os.getpid(),
+            "running": running,
+            "started_at": self.started,
+            "database": {
+                "ok": health.problem() is None,
+                "error": health.problem(),
+                "error_since": health.error_since or health.waiting_since,
+                "segments_waiting": len(self.spool.ready_segments()),
+                "recorded": health.flushed,
+                "lag_ms": health.last_lag_ms,
+                "unreadable_lines": health.unreadable_lines,
+            },
+        }
+
+    def run(self, stop: threading.Event, parent_pid: int | None = None) -> None:
+        """Run until `stop` is set (or the parent process, if given, is gone)."""
+        started: list[Service] = []
+
+        def start_services() -> None:
+            try:
+                upgrade(self.engine)
+            except Exception as exc:
+                log.error("database not ready at start-up (%s); events wait in the spool", exc)
+            for service in self.services:
+                if stop.is_set():
+                    return
+                service.start()
+                started.append(service)
+
+        # Started aside: the status is written from the first moment, even while the
+        # migration waits on the database.
+        starter = threading.Thread(target=start_services, name="pixeltrail-start", daemon=True)
+        starter.start()
+        try:
+            while True:
+                self.status.write(self.report())
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    log.error("the server process is gone: stopping")
+                    break
+                if stop.wait(STATUS_TICK):
+                    break
+        finally:
+            stop.set()
+            starter.join()
+            for service in reversed(started):
+                service.stop()
+            if self.flusher not in started:  # stopped while starting: still the last flush
+                self.flusher.stop()
+            self.status.write(self.report(running=False), final=True)
+            self.engine.dispose()

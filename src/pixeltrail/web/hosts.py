@@ -3,7 +3,9 @@
 The hot path never asks the database: it reads a frozenset that a background thread replaces
 every REFRESH_SECONDS (and the API at once after a change in this process). The last set read
 is also kept in a file in the data directory, so links on custom domains keep working when the
-server starts while the database is down.
+server starts while the database is down. Another process that changes the set (the background
+process's re-checks) rewrites that file, and the refresher, which looks at it every second,
+reads the set again at once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -29,6 +32,7 @@ from pixeltrail.platform.domains import served_hostnames
 log = logging.getLogger("pixeltrail.hosts")
 
 REFRESH_SECONDS = 30.0
+WATCH_SECONDS = 1.0
 RECHECK_SECONDS = 60.0
 # Names a local client uses for the instance (tests, `make run`): the instance too.
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -70,6 +74,7 @@ class AllowedHosts:
         self.own_certifiable = frozenset(
             n for n in self.instance_names if n not in LOOPBACK and not _is_ip(n)
         )
+        self._cache_seen: tuple[int, int] | None = None
         self.domains: frozenset[str] = self._read_cache()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -96,14 +101,17 @@ class AllowedHosts:
         name = host_name(asked)
         return name in self.domains or name in self.own_certifiable
 
-    def reload(self) -> bool:
+    def reload(self, force_write: bool = False) -> bool:
         """Read the served tracking domains again; never raises: when the database fails, the
-        last known set stays (and the failure is logged once). True when it was read."""
+        last known set stays (and the failure is logged once). True when it was read.
+
+        The cache file is written when the set changed, or always with `force_write` (another
+        process watching the file then reads the set again)."""
         try:
             with self._lock:
                 with self.engine.connect() as conn:
                     names = frozenset(served_hostnames(conn))
-                if names != self.domains:
+                if names != self.domains or force_write:
                     self.domains = names
                     self._write_cache(names)
         except Exception as exc:
@@ -127,12 +135,32 @@ class AllowedHosts:
 
     def _run(self) -> None:
         self.reload()
-        while not self._stop.wait(self.interval):
-            self.reload()
+        last = time.monotonic()
+        while not self._stop.wait(min(self.interval, WATCH_SECONDS)):
+            if time.monotonic() - last >= self.interval or self._cache_changed():
+                self.reload()
+                last = time.monotonic()
+
+    def _cache_signature(self) -> tuple[int, int] | None:
+        if self.cache_file is None:
+            return None
+        try:
+            stat = self.cache_file.stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def _cache_changed(self) -> bool:
+        """Whether another process rewrote the cache file since this one last read or wrote it."""
+        seen = self._cache_signature()
+        changed = seen != self._cache_seen
+        self._cache_seen = seen
+        return changed and seen is not None
 
     def _read_cache(self) -> frozenset[str]:
         if self.cache_file is None:
             return frozenset()
+        self._cache_seen = self._cache_signature()
         try:
             names = json.loads(self.cache_file.read_text())["hostnames"]
             return frozenset(str(n) for n in names)
@@ -154,6 +182,7 @@ class AllowedHosts:
                 json.dump({"hostnames": sorted(names)}, out)
             os.replace(tmp, self.cache_file)
             tmp = None
+            self._cache_seen = self._cache_signature()
         except OSError as exc:
             log.warning("cannot keep the tracking domains in %s: %s", self.cache_file, exc)
         finally:

@@ -70,6 +70,7 @@ class ContactOut(BaseModel):
     company: str
     fields: dict[str, str]
     suppressed: str | None
+    do_not_track: bool
     created_at: str
     updated_at: str
 
@@ -99,6 +100,7 @@ class ContactPatch(BaseModel):
     last_name: str | None = None
     company: str | None = None
     fields: dict[str, str | None] | None = None
+    do_not_track: bool | None = None
 
 
 class Rejection(BaseModel):

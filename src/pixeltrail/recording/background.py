@@ -1,0 +1,227 @@
+"""The background process, as the HTTP process sees it: its status file, and its supervision.
+
+`pixeltrail serve` answers HTTP in one process and starts `pixeltrail background` as a second
+one (the flusher, the scheduler, the sender, domain re-checks, webhooks), so that classifying
+and writing events never competes with the event loop for the GIL. The background process
+writes its health to a small JSON file in the data directory (every second, and at once when
+it changes); /healthz reads it. `serve` starts the process again when it dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("pixeltrail.background")
+
+STATUS_FILE = "background-status.json"
+STATUS_TICK = 0.25  # seconds between looks at the status (written when it changed)
+STATUS_EVERY = 1.0  # written at least this often, changed or not
+STALE_AFTER = 5.0  # an older status: the background process is not running
+READ_CACHE = 0.5  # /healthz reads the file at most this often
+NOT_RUNNING = "background process not running"
+
+# A child started this recently that has not written its status yet is starting, not dead
+# (importing takes seconds on a busy machine; the HTTP process does not wait for it).
+START_GRACE = 15.0
+FIRST_PAUSE = 1.0  # before starting a dead background process again; doubles up to:
+LONGEST_PAUSE = 30.0
+STABLE_AFTER = 60.0  # a process that ran this long is restarted after FIRST_PAUSE again
+STOP_TIMEOUT = 60.0  # for its last flush after SIGTERM, then SIGKILL
+
+_PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+def write_status(path: Path, status: dict[str, Any]) -> None:
+    """Replace the status file atomically: a reader sees the old one or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".background-status-")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(status, out)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    try:
+        status = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return status if isinstance(status, dict) else None
+
+
+class StatusWriter:
+    """Writes the background process's status when it changed, and at least every second."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._last: dict[str, Any] | None = None
+        self._at = 0.0
+        self._failing = False
+
+    def write(self, status: dict[str, Any], final: bool = False) -> None:
+        now = time.monotonic()
+        if status == self._last and now - self._at < STATUS_EVERY and not final:
+            return
+        if final:
+            # A process started since (after a restart) owns the file now: leave it alone.
+            current = read_status(self.path)
+            if current is not None and current.get("pid") != status.get("pid"):
+                return
+        try:
+            write_status(self.path, {**status, "written_at": time.time()})
+        except OSError as exc:
+            if not self._failing:
+                log.error("cannot write %s (/healthz will say not running): %s", self.path, exc)
+            self._failing = True
+            return
+        self._failing = False
+        self._last, self._at = status, now
+
+
+class StatusReader:
+    """The last status the background process wrote, and its age; read at most every 0.5 s."""
+
+    def __init__(self, path: Path, cache_seconds: float = READ_CACHE) -> None:
+        self.path = path
+        self.cache_seconds = cache_seconds
+        self._status: dict[str, Any] | None = None
+        self._read_at = -cache_seconds
+
+    def read(self) -> tuple[dict[str, Any] | None, float | None]:
+        now = time.monotonic()
+        if now - self._read_at >= self.cache_seconds:
+            self._status, self._read_at = read_status(self.path), now
+        status = self._status
+        if status is None:
+            return None, None
+        try:
+            age = max(0.0, time.time() - float(status["written_at"]))
+        except (KeyError, TypeError, ValueError):
+            return None, None
+        return status, age
+
+
+def exit_with_parent(parent_pid: int) -> bool:
+    """Have Linux send this process SIGTERM when its parent dies (even by SIGKILL); False if
+    the parent is already gone. Elsewhere the status loop's look at getppid() does it."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError) as exc:  # pragma: no cover - not glibc
+            log.warning("cannot ask to be stopped with the server: %s", exc)
+    return os.getppid() == parent_pid
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+class BackgroundProcess:
+    """Runs `command` (`pixeltrail background`) as a child and starts it again when it dies,
+    after a pause that doubles up to 30 s while it keeps dying."""
+
+    def __init__(self, command: Sequence[str], status_path: Path) -> None:
+        self.command = list(command)
+        self.status_path = status_path
+        self.restarts = 0
+        self._child: subprocess.Popen[bytes] | None = None
+        self._spawned_at = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        child = self._child
+        return child.pid if child is not None and child.poll() is None else None
+
+    def alive(self) -> bool:
+        return self.pid is not None
+
+    def starting(self) -> bool:
+        """Alive, and started less than START_GRACE seconds ago."""
+        return self.alive() and time.monotonic() - self._spawned_at < START_GRACE
+
+    def start(self) -> None:
+        # The child is spawned and waited for in this thread, which lives as long as the
+        # child: Linux's parent-death signal follows the thread that forked, not the process.
+        self._thread = threading.Thread(target=self._run, name="pixeltrail-background", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM the child (it flushes one last time) and wait for it; SIGKILL after
+        `timeout` seconds."""
+        with self._lock:
+            self._stop.set()
+            child = self._child
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        if self._thread is None:
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive() and child is not None:
+            log.error("background process did not stop within %.0f s: killed", timeout)
+            child.kill()
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        # Inherited by the child (through fork and exec): a SIGTERM that arrives while it is
+        # still importing waits until it can stop cleanly, after one last flush.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        pause = FIRST_PAUSE
+        while True:
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                started = time.monotonic()
+                try:
+                    # Its own session: a Ctrl+C in the terminal reaches `serve` alone, which
+                    # stops the child after closing its last spool segment. The command is
+                    # serve's own (this Python, `-m pixeltrail background`), no input's.
+                    child = subprocess.Popen(  # noqa: S603
+                        self.command, stdin=subprocess.DEVNULL, start_new_session=True
+                    )
+                except OSError as exc:
+                    child = None
+                    reason = f"could not start: {exc}"
+                else:
+                    self._child, self._spawned_at = child, started
+            if child is not None:
+                reason = _exit_reason(child.wait())
+            if self._stop.is_set():
+                return
+            if time.monotonic() - started >= STABLE_AFTER:
+                pause = FIRST_PAUSE
+            self.restarts += 1
+            log.error(
+                "BACKGROUND PROCESS STOPPED (%s): hits are still answered and spooled, but "
+                "nothing is recorded, scheduled, sent or delivered until it runs again; "
+                "starting it again in %.0f s",
+                reason,
+                pause,
+            )
+            if self._stop.wait(pause):
+                return
+            pause = min(pause * 2, LONGEST_PAUSE)
