@@ -39,6 +39,7 @@ def test_add_then_the_same_address_merges(api: Api) -> None:
         "company",
         "fields",
         "suppressed",
+        "do_not_track",
         "created_at",
         "updated_at",
     }
