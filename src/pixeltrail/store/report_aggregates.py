@@ -24,7 +24,14 @@ from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import Connection, delete, func, insert, select, text
 
-from pixeltrail.store.report_rollups import add_to, chunks, count_if, key_of, refresh_contacts
+from pixeltrail.store.report_rollups import (
+    add_to,
+    among,
+    chunks,
+    count_if,
+    key_of,
+    refresh_contacts,
+)
 from pixeltrail.store.schema import (
     events,
     messages,
@@ -107,7 +114,7 @@ def _owners(conn: Connection, message_ids: Collection[str]) -> dict[str, tuple[s
     """(campaign, contact) of each message this instance sent; others are left out."""
     found: dict[str, tuple[str, str]] = {}
     for chunk in chunks(sorted(message_ids)):
-        query = select(_m.id, _m.campaign_id, _m.contact_id).where(_m.id.in_(chunk))
+        query = select(_m.id, _m.campaign_id, _m.contact_id).where(among(conn, _m.id, chunk))
         found.update((row.id, (row.campaign_id, row.contact_id)) for row in conn.execute(query))
     return found
 

@@ -17,7 +17,10 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    String,
     Table,
+    any_,
+    bindparam,
     case,
     delete,
     false,
@@ -58,6 +61,16 @@ def key_of(*parts: str | None) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
+def among(
+    conn: Connection, column: ColumnElement[str], values: Sequence[str]
+) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `column = ANY(array)`: one parameter, not hundreds
+    (psycopg then reuses the statement instead of parsing a new one for every list)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+    return column.in_(values)
+
+
 def chunks(items: Sequence[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), CHUNK):
         yield list(items[start : start + CHUNK])
@@ -78,7 +91,7 @@ def add_to(
     conn.execute(statement, rows)
 
 
-def _contact_rows(campaign_id: str, contact_ids: list[str]) -> Select[Any]:
+def _contact_rows(conn: Connection, campaign_id: str, contact_ids: list[str]) -> Select[Any]:
     return (
         select(
             _m.campaign_id,
@@ -92,12 +105,12 @@ def _contact_rows(campaign_id: str, contact_ids: list[str]) -> Select[Any]:
             count_if(_CLICK & ~_HUMAN).label("machine_clicks"),
         )
         .select_from(_BOTH)
-        .where(_m.campaign_id == campaign_id, _m.contact_id.in_(contact_ids))
+        .where(_m.campaign_id == campaign_id, among(conn, _m.contact_id, contact_ids))
         .group_by(_m.campaign_id, _m.contact_id)
     )
 
 
-def _link_rows(campaign_id: str, contact_ids: list[str]) -> Select[Any]:
+def _link_rows(conn: Connection, campaign_id: str, contact_ids: list[str]) -> Select[Any]:
     return (
         select(
             _m.campaign_id,
@@ -111,7 +124,7 @@ def _link_rows(campaign_id: str, contact_ids: list[str]) -> Select[Any]:
         .select_from(_BOTH)
         .where(
             _m.campaign_id == campaign_id,
-            _m.contact_id.in_(contact_ids),
+            among(conn, _m.contact_id, contact_ids),
             _CLICK,
             _e.link.is_not(None),
             _e.honeypot == false(),
@@ -147,9 +160,8 @@ def _replace(
     conn: Connection, table: Table, campaign_id: str, chunk: list[str], new: Sequence[Any]
 ) -> Sequence[Any]:
     """Put `new` in place of the chunk's rows of `table`; returns the rows replaced."""
-    mine = (table.c.campaign_id == campaign_id) & table.c.contact_id.in_(chunk)
-    old = conn.execute(select(table).where(mine)).all()
-    conn.execute(delete(table).where(mine))
+    mine = (table.c.campaign_id == campaign_id) & among(conn, table.c.contact_id, chunk)
+    old = conn.execute(delete(table).where(mine).returning(*table.columns)).all()
     if new:
         conn.execute(insert(table), [row._asdict() for row in new])
     return old
@@ -164,10 +176,10 @@ def refresh_contacts(conn: Connection, contacts_of: Mapping[str, Collection[str]
         sums = campaign_sums.setdefault(campaign_id, Counter())
         links: dict[str, tuple[str | None, Counter[str]]] = {}
         for chunk in chunks(sorted(contact_ids)):
-            new = conn.execute(_contact_rows(campaign_id, chunk)).all()
+            new = conn.execute(_contact_rows(conn, campaign_id, chunk)).all()
             _campaign_sums(_replace(conn, report_contacts, campaign_id, chunk, new), -1, sums)
             _campaign_sums(new, 1, sums)
-            new_links = conn.execute(_link_rows(campaign_id, chunk)).all()
+            new_links = conn.execute(_link_rows(conn, campaign_id, chunk)).all()
             old_links = _replace(conn, report_contact_links, campaign_id, chunk, new_links)
             _link_sums(old_links, -1, links)
             _link_sums(new_links, 1, links)
