@@ -359,3 +359,30 @@ report_timeline = Table(
 # A campaign's messages by contact: reports find a contact's messages, page through a
 # campaign's recipients and count them from this index alone.
 Index(None, messages.c.campaign_id, messages.c.contact_id, messages.c.status)
+
+# ---- the dashboard: who is signed in, and who is invited -------------------------------------
+# A session is found by the SHA-256 of its cookie value (the value itself is never stored);
+# csrf is the per-session token every dashboard form carries.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(ID), ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+)
+
+# An invitation link carries a random token; only its SHA-256 is kept. Accepted once.
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("email", String(320), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("invited_by", String(ID), ForeignKey("users.id"), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("accepted_at_ms", BigInteger, nullable=True),
+)

@@ -24,6 +24,7 @@ from pixeltrail.web.api import (
     webhooks,
 )
 from pixeltrail.web.api.limits import BodyLimit
+from pixeltrail.web.dashboard.app import create_dashboard
 
 PREFIX = "/api/v1"
 ROUTERS = [
@@ -83,5 +84,11 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
 
 
 def mounted_api(engine: Engine, settings: Settings, *routes: BaseRoute) -> Starlette:
-    """The API mounted at /api/v1 (and any other routes), as the server serves it."""
-    return Starlette(routes=[Mount(PREFIX, app=create_api(engine, settings)), *routes])
+    """The API mounted at /api/v1, any other routes, and the dashboard at /, as served."""
+    return Starlette(
+        routes=[
+            Mount(PREFIX, app=create_api(engine, settings)),
+            *routes,
+            Mount("/", app=create_dashboard(engine, settings)),
+        ]
+    )

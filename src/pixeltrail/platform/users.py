@@ -1,0 +1,226 @@
+"""People who sign in to the dashboard: the first sign-up, passwords, sessions and invitations."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from pixeltrail.config import Settings
+from pixeltrail.platform.accounts import create_account, hash_password, password_matches
+from pixeltrail.platform.addresses import normalize_email
+from pixeltrail.platform.errors import Conflict, Invalid, NotFound, Unauthorized
+from pixeltrail.platform.ids import new_id, now_ms
+from pixeltrail.platform.mailboxes import create_mailbox
+from pixeltrail.store.schema import accounts, invites, users, web_sessions
+
+SESSION_DAYS = 14
+INVITE_DAYS = 7
+_DAY_MS = 86_400_000
+# Checked against when the email is unknown, so a sign-in takes as long either way.
+_DUMMY_HASH = hash_password("not a real password, only for timing")
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    account_id: str
+    email: str
+    role: str
+    account_name: str
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    csrf: str
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def instance_is_new(conn: Connection) -> bool:
+    """True until the first account exists: the first visit then signs up."""
+    return conn.execute(select(func.count()).select_from(accounts)).scalar_one() == 0
+
+
+def sign_up_first(
+    conn: Connection,
+    settings: Settings,
+    account_name: str,
+    email: str,
+    password: str,
+    timezone: str = "UTC",
+) -> User:
+    """The first account of a fresh instance and its owner; refused once any account exists.
+
+    The account gets a built-in outbox mailbox from the owner's address, so a first campaign
+    can be sent at once without a mail server.
+    """
+    if not instance_is_new(conn):
+        raise Conflict("this instance is already set up: sign in, or ask for an invitation")
+    account, _key = create_account(conn, account_name, email, password, timezone)
+    create_mailbox(conn, account.id, settings, name="Built-in outbox", from_email=email)
+    user = user_by_email(conn, normalize_email(email, "email"))
+    assert user is not None
+    return user
+
+
+def user_by_email(conn: Connection, email: str) -> User | None:
+    row = conn.execute(
+        select(users, accounts.c.name.label("account_name"))
+        .join(accounts, accounts.c.id == users.c.account_id)
+        .where(users.c.email == email)
+    ).first()
+    if row is None:
+        return None
+    return User(row.id, row.account_id, row.email, row.role, row.account_name)
+
+
+def check_password(conn: Connection, email: str, password: str) -> User:
+    """The user with this email and password; the same Unauthorized for any mismatch."""
+    try:
+        address = normalize_email(email, "email")
+    except Invalid:
+        address = ""
+    row = conn.execute(select(users).where(users.c.email == address)).first() if address else None
+    if row is None or not row.password_hash:
+        password_matches(_DUMMY_HASH, password)
+        raise Unauthorized("wrong email or password")
+    if not password_matches(row.password_hash, password):
+        raise Unauthorized("wrong email or password")
+    user = user_by_email(conn, address)
+    assert user is not None
+    return user
+
+
+def open_session(conn: Connection, user: User) -> str:
+    """A new session for the user; returns the cookie value (only its digest is stored)."""
+    token = secrets.token_urlsafe(32)
+    now = now_ms()
+    conn.execute(
+        insert(web_sessions).values(
+            id=_digest(token),
+            user_id=user.id,
+            csrf=secrets.token_urlsafe(32),
+            created_at_ms=now,
+            expires_at_ms=now + SESSION_DAYS * _DAY_MS,
+        )
+    )
+    return token
+
+
+def session_of(conn: Connection, token: str) -> Session | None:
+    """The live session behind a cookie value, None for anything else."""
+    if not token or len(token) > 100:
+        return None
+    row = conn.execute(
+        select(web_sessions.c.csrf, web_sessions.c.expires_at_ms, users.c.email)
+        .join(users, users.c.id == web_sessions.c.user_id)
+        .where(web_sessions.c.id == _digest(token))
+    ).first()
+    if row is None or row.expires_at_ms <= now_ms():
+        return None
+    user = user_by_email(conn, row.email)
+    return Session(user, row.csrf) if user is not None else None
+
+
+def close_session(conn: Connection, token: str) -> None:
+    conn.execute(delete(web_sessions).where(web_sessions.c.id == _digest(token)))
+
+
+def account_users(conn: Connection, account_id: str) -> list[User]:
+    rows = conn.execute(
+        select(users, accounts.c.name.label("account_name"))
+        .join(accounts, accounts.c.id == users.c.account_id)
+        .where(users.c.account_id == account_id)
+        .order_by(users.c.created_at_ms)
+    )
+    return [User(r.id, r.account_id, r.email, r.role, r.account_name) for r in rows]
+
+
+@dataclass(frozen=True)
+class Invite:
+    id: str
+    email: str
+    created_at_ms: int
+    expires_at_ms: int
+    accepted_at_ms: int | None
+
+
+def invite_user(conn: Connection, inviter: User, email: str) -> tuple[Invite, str]:
+    """An invitation for `email` to join the inviter's account; returns it and its secret token."""
+    address = normalize_email(email, "email")
+    if conn.execute(select(users.c.id).where(users.c.email == address)).first() is not None:
+        raise Conflict(f"{address} already has a pixeltrail user", "email")
+    token = secrets.token_urlsafe(32)
+    now = now_ms()
+    invite = Invite(new_id("inv"), address, now, now + INVITE_DAYS * _DAY_MS, None)
+    conn.execute(
+        insert(invites).values(
+            id=invite.id,
+            account_id=inviter.account_id,
+            email=address,
+            token_hash=_digest(token),
+            invited_by=inviter.id,
+            created_at_ms=now,
+            expires_at_ms=invite.expires_at_ms,
+        )
+    )
+    return invite, token
+
+
+def account_invites(conn: Connection, account_id: str) -> list[Invite]:
+    rows = conn.execute(
+        select(invites).where(invites.c.account_id == account_id).order_by(invites.c.created_at_ms)
+    )
+    return [Invite(r.id, r.email, r.created_at_ms, r.expires_at_ms, r.accepted_at_ms) for r in rows]
+
+
+def pending_invite(conn: Connection, token: str) -> Invite:
+    """The open invitation behind a token; NotFound when unknown, used or expired."""
+    row = conn.execute(select(invites).where(invites.c.token_hash == _digest(token))).first()
+    if row is None or row.accepted_at_ms is not None or row.expires_at_ms <= now_ms():
+        raise NotFound("this invitation is not valid any more: ask for a new one")
+    return Invite(row.id, row.email, row.created_at_ms, row.expires_at_ms, row.accepted_at_ms)
+
+
+def accept_invite(conn: Connection, token: str, password: str) -> User:
+    """Create the invited user with their password; the invitation cannot be used again."""
+    invite = pending_invite(conn, token)
+    row = conn.execute(select(invites.c.account_id).where(invites.c.id == invite.id)).one()
+    if conn.execute(select(users.c.id).where(users.c.email == invite.email)).first() is not None:
+        raise Conflict(f"{invite.email} already has a pixeltrail user", "email")
+    now = now_ms()
+    conn.execute(
+        insert(users).values(
+            id=new_id("usr"),
+            account_id=row.account_id,
+            email=invite.email,
+            password_hash=hash_password(password),
+            role="member",
+            created_at_ms=now,
+        )
+    )
+    conn.execute(update(invites).where(invites.c.id == invite.id).values(accepted_at_ms=now))
+    user = user_by_email(conn, invite.email)
+    assert user is not None
+    return user
+
+
+def set_password(conn: Connection, email: str, password: str) -> None:
+    """Set a user's password (the CLI's way in for accounts made before the dashboard)."""
+    address = normalize_email(email, "email")
+    done = conn.execute(
+        update(users).where(users.c.email == address).values(password_hash=hash_password(password))
+    )
+    if done.rowcount == 0:
+        raise NotFound(f"no user {address}")
+    conn.execute(
+        delete(web_sessions).where(
+            web_sessions.c.user_id.in_(select(users.c.id).where(users.c.email == address))
+        )
+    )

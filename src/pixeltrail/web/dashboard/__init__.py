@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered pages at `/` for people who sign in."""

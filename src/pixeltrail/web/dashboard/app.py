@@ -1,0 +1,42 @@
+"""The dashboard application: its route table, static files and the 404 page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from pixeltrail.config import Settings
+from pixeltrail.web.dashboard import auth, campaigns
+from pixeltrail.web.dashboard.pages import error_page, not_found
+from pixeltrail.web.dashboard.throttle import SignInThrottle
+
+STATIC = Path(__file__).parent / "static"
+
+# Each area of the dashboard owns its routes; this is the one list of them.
+ROUTES: list[BaseRoute] = [
+    *auth.routes,
+    *campaigns.routes,
+    Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return not_found(request)
+    return error_page(request, exc.status_code, "Not possible", str(exc.detail))
+
+
+def create_dashboard(engine: Engine, settings: Settings) -> Starlette:
+    app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error})
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.throttle = SignInThrottle()
+    return app

@@ -1,0 +1,35 @@
+// pixeltrail dashboard: small progressive enhancements; every page works without them.
+"use strict";
+
+// <form data-confirm="Really?">: ask before sending.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+  }
+});
+
+// <section data-refresh="/path/fragment" data-every="5">: replace the section's content with
+// the fragment every few seconds while the page is visible (the report while a campaign sends).
+function startRefresh(section) {
+  const every = Math.max(2, Number(section.dataset.every || 5)) * 1000;
+  const tick = async () => {
+    if (document.visibilityState === "visible") {
+      try {
+        const answer = await fetch(section.dataset.refresh, { credentials: "same-origin" });
+        if (answer.ok) section.innerHTML = await answer.text();
+      } catch (_) { /* offline for a moment: try again next tick */ }
+    }
+    setTimeout(tick, every);
+  };
+  setTimeout(tick, every);
+}
+document.querySelectorAll("[data-refresh]").forEach(startRefresh);
+
+// <button data-copy="#id">: copy the text of an element.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest ? event.target.closest("[data-copy]") : null;
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  if (source && navigator.clipboard) navigator.clipboard.writeText(source.textContent.trim());
+});

@@ -1,0 +1,175 @@
+"""Getting in and staying safe: sign-up, sign-in, sessions, CSRF, rate limits, headers."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from pixeltrail.store.schema import mailboxes, users
+
+from .conftest import PASSWORD, Site
+
+
+def test_first_visit_creates_the_account_and_its_owner(site: Site) -> None:
+    visitor = site.visitor()
+    first = visitor.get("/")
+    assert first.status_code == 303
+    assert first.headers["location"] == "/setup"
+    owner = site.sign_up("Owner@Acme.example", "Acme Sales")
+    page = owner.get("/campaigns")
+    assert page.status_code == 200
+    assert "owner@acme.example" in page.text
+    with site.engine.connect() as conn:
+        row = conn.execute(select(users.c.email, users.c.role)).one()
+        boxes = conn.execute(select(mailboxes.c.name, mailboxes.c.smtp_url_encrypted)).all()
+    assert tuple(row) == ("owner@acme.example", "owner")
+    # Ready to send at once: the built-in outbox, from the owner's address.
+    assert [tuple(box) for box in boxes] == [("Built-in outbox", None)]
+    # Set-up happens once: afterwards it sends people to sign in and refuses a second owner.
+    assert site.visitor().get("/setup").headers["location"] == "/signin"
+    again = site.visitor().post(
+        "/setup",
+        {"account_name": "Evil", "email": "evil@x.example", "password": PASSWORD},
+        token_from="/signin",
+    )
+    assert again.status_code == 303
+    assert again.headers["location"] == "/signin"
+    with site.engine.connect() as conn:
+        assert len(conn.execute(select(users.c.id)).all()) == 1
+
+
+def test_setup_form_errors_name_the_problem_and_keep_the_values(site: Site) -> None:
+    answer = site.visitor().post(
+        "/setup",
+        {"account_name": "Acme", "email": "owner@acme.example", "password": "short"},
+    )
+    assert answer.status_code == 422
+    assert "at least 8 characters" in answer.text
+    assert 'value="owner@acme.example"' in answer.text
+
+
+def test_session_cookie_flags_and_security_headers(site: Site) -> None:
+    visitor = site.visitor()
+    answer = visitor.post(
+        "/setup", {"account_name": "Acme", "email": "o@acme.example", "password": PASSWORD}
+    )
+    cookie = next(
+        v for k, v in answer.headers.multi_items() if k == "set-cookie" and "pt_session" in v
+    )
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Secure" not in cookie  # plain http here; Secure is set under https
+    page = visitor.get("/campaigns")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'self'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_pages_need_a_session(site: Site) -> None:
+    site.sign_up()
+    stranger = site.visitor()
+    answer = stranger.get("/campaigns")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/signin?next=/campaigns"
+    stranger.client.cookies.set("pt_session", "made-up")
+    assert stranger.get("/campaigns").status_code == 303
+
+
+def test_sign_in_and_out(site: Site) -> None:
+    site.sign_up("owner@acme.example")
+    wrong = site.visitor().post("/signin", {"email": "owner@acme.example", "password": "nope-nope"})
+    assert wrong.status_code == 401
+    assert "wrong email or password" in wrong.text
+    unknown = site.visitor().post("/signin", {"email": "who@x.example", "password": PASSWORD})
+    assert unknown.status_code == 401
+    assert "wrong email or password" in unknown.text
+    user = site.sign_in("OWNER@acme.example")
+    assert user.get("/campaigns").status_code == 200
+    out = user.post("/signout", token_from="/campaigns")
+    assert out.status_code == 303
+    # The old cookie value is dead on the server too, not only forgotten by the browser.
+    stolen = site.visitor()
+    stolen.client.cookies.set("pt_session", user.client.cookies.get("pt_session") or "x")
+    assert stolen.get("/campaigns").status_code == 303
+
+
+def test_sign_in_goes_back_only_to_our_own_pages(site: Site) -> None:
+    site.sign_up("owner@acme.example")
+    for target, expected in [
+        ("/contacts", "/contacts"),
+        ("https://evil.example/", "/campaigns"),
+        ("//evil.example/", "/campaigns"),
+        ("/\\evil.example", "/campaigns"),
+    ]:
+        user = site.visitor()
+        token = user.csrf("/signin")
+        answer = user.client.post(
+            "/signin",
+            params={"next": target},
+            data={"csrf_token": token, "email": "owner@acme.example", "password": PASSWORD},
+            headers={"Origin": site.url},
+        )
+        assert answer.headers["location"] == expected
+
+
+def test_sign_in_attempts_are_rate_limited(site: Site) -> None:
+    site.sign_up("owner@acme.example")
+    attacker = site.visitor()
+    statuses = [
+        attacker.post(
+            "/signin", {"email": "owner@acme.example", "password": f"guess-{n}"}
+        ).status_code
+        for n in range(10)
+    ]
+    assert statuses[:8] == [401] * 8
+    assert statuses[8:] == [429, 429]
+    # Even the right password waits now: the limit is on the address being guessed.
+    late = attacker.post("/signin", {"email": "owner@acme.example", "password": PASSWORD})
+    assert late.status_code == 429
+    assert int(late.headers["retry-after"]) > 60
+
+
+def test_forms_without_the_csrf_token_are_refused(site: Site) -> None:
+    owner = site.sign_up()
+    before = owner.get("/campaigns")
+    assert before.status_code == 200
+    missing = owner.client.post("/signout", data={}, headers={"Origin": site.url})
+    assert missing.status_code == 403
+    wrong = owner.client.post(
+        "/signout", data={"csrf_token": "x" * 43}, headers={"Origin": site.url}
+    )
+    assert wrong.status_code == 403
+    # Another site's page posting with the user's cookie: refused by its Origin too.
+    token = owner.csrf("/campaigns")
+    foreign = owner.client.post(
+        "/signout", data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403
+    # Still signed in: none of those did anything.
+    assert owner.get("/campaigns").status_code == 200
+    # Sign-in itself needs the pre-session token (login CSRF).
+    bare = site.visitor().client.post(
+        "/signin", data={"email": "owner@acme.example", "password": PASSWORD}
+    )
+    assert bare.status_code == 403
+
+
+def test_invited_user_joins_the_same_account(site: Site) -> None:
+    from pixeltrail.platform.users import invite_user, user_by_email
+    from pixeltrail.store.db import write_transaction
+
+    site.sign_up("owner@acme.example")
+    with write_transaction(site.engine) as conn:
+        owner = user_by_email(conn, "owner@acme.example")
+        assert owner is not None
+        _invite, token = invite_user(conn, owner, "colleague@acme.example")
+    newcomer = site.visitor()
+    page = newcomer.get(f"/invite/{token}")
+    assert "colleague@acme.example" in page.text
+    joined = newcomer.post(f"/invite/{token}", {"password": PASSWORD})
+    assert joined.status_code == 303
+    assert "colleague@acme.example" in newcomer.get("/campaigns").text
+    # Used once only.
+    assert site.visitor().get(f"/invite/{token}").status_code == 404
+    assert site.visitor().get("/invite/not-a-token").status_code == 404
+    site.sign_in("colleague@acme.example")
