@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pixeltrail.commands.common import fail, settings
 from pixeltrail.store.db import StoreError, current_revision, open_store, write_transaction
+from pixeltrail.store.event_retention import purge_expired_events
 from pixeltrail.store.events import list_events
 from pixeltrail.store.ip_ranges import APPLE_MPP, parse_apple_csv, replace_ranges
 from pixeltrail.tracking.hits import HUMAN, PROXY_OPEN, Event, ms_to_iso
@@ -116,11 +117,14 @@ def _summaries(stream: Iterable[Event]) -> dict[str, _MessageSummary]:
     return summaries
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--message-id", help="Only this message's events.")
 @click.option("--json", "as_json", is_flag=True, help="Every event, one JSON object per line.")
-def events(message_id: str | None, as_json: bool) -> None:
+@click.pass_context
+def events(ctx: click.Context, message_id: str | None, as_json: bool) -> None:
     """Recorded opens and clicks: a summary per message, or every event with --json."""
+    if ctx.invoked_subcommand is not None:
+        return
     if message_id is not None and (error := message_id_error(message_id)):
         raise click.BadParameter(error, param_hint="--message-id")
     with (
@@ -174,3 +178,22 @@ def ip_ranges_load(path: Path, source: str) -> None:
         except ValueError as exc:
             raise fail(f"--source: {exc}; nothing was loaded") from None
     click.echo(f"{source}: {loaded} networks loaded from {path}")
+
+
+@events.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+def events_purge(dry_run: bool) -> None:
+    """Delete events older than their account's retention_days (reports keep their counts).
+
+    The background process does this every hour; accounts without a retention keep every
+    event."""
+    with _store() as engine:
+        done = purge_expired_events(engine, dry_run=dry_run)
+    if not done:
+        click.echo("no account has a retention period: every event is kept")
+    verb = "would be deleted" if dry_run else "deleted"
+    for purge in done:
+        click.echo(
+            f"{purge.account_id} ({purge.name}): {purge.events} event(s) older than "
+            f"{purge.retention_days} days (before {ms_to_iso(purge.cutoff_ms)}) {verb}"
+        )

@@ -11,8 +11,9 @@
 So every number follows the current verdicts: a honeypot click that turns earlier clicks into
 a scanner's moves them from people to machines. The sums are exact only if one transaction
 records hits at a time: `take_recording_turn` makes flushers in several processes on one
-PostgreSQL database take turns (SQLite has a single writer anyway). Anything else that changes
-or deletes events (a retention job) must call `rebuild_reports` for the campaigns concerned.
+PostgreSQL database take turns (SQLite has a single writer anyway). The retention purge
+(store/event_retention.py) takes the same turn, and keeps what the events it deletes had
+counted (store/purged_totals.py), which every recomputation from the events adds back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import Connection, delete, func, insert, select, text
 
+from pixeltrail.store.purged_totals import purged_reason_counts, purged_timeline_rows
 from pixeltrail.store.report_rollups import (
     add_to,
     among,
@@ -179,8 +181,8 @@ def _add_reasons(conn: Connection, counts: ReasonMoves) -> None:
 
 
 def rebuild_reports(conn: Connection, campaign_id: str) -> None:
-    """Recompute every aggregate of a campaign from its events (after events were deleted, or
-    stored by other means than the flusher)."""
+    """Recompute every aggregate of a campaign from its events (stored by other means than
+    the flusher, say), plus what its purged events had counted: a purge changes nothing here."""
     for table in TABLES:
         conn.execute(delete(table).where(table.c.campaign_id == campaign_id))
     contact_ids = conn.execute(
@@ -206,7 +208,10 @@ def rebuild_reports(conn: Connection, campaign_id: str) -> None:
     )
     names = ["campaign_id", "bucket_ms", *TIMELINE_FIELDS]
     conn.execute(insert(report_timeline).from_select(names, rows))
-    labelled: ReasonMoves = Counter()
+    add_to(conn, report_timeline, purged_timeline_rows(conn, campaign_id), TIMELINE_FIELDS)
+    labelled: ReasonMoves = Counter(
+        {(campaign_id, *key): n for key, n in purged_reason_counts(conn, campaign_id).items()}
+    )
     for kind, classification, reason, n in conn.execute(
         select(_e.kind, _e.classification, _e.reason, func.count())
         .select_from(mine)

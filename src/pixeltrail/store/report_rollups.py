@@ -1,7 +1,8 @@
 """Per-contact report rows, and the per-campaign sums kept from their changes.
 
 A contact's rows (report_contacts, report_contact_links) are recomputed from the events of
-the contact's messages of the campaign; what the recomputation changed (new rows minus old
+the contact's messages of the campaign, plus what its purged events had counted
+(store/purged_totals.py); what the recomputation changed (new rows minus old
 ones, counts and "has at least one") is added to the campaign's rows (report_campaigns,
 report_links). So the campaign's rows always equal the sums of its contacts' rows.
 """
@@ -30,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pixeltrail.store.purged_totals import with_purged_contacts, with_purged_links
 from pixeltrail.store.schema import (
     events,
     messages,
@@ -177,9 +179,11 @@ def refresh_contacts(conn: Connection, contacts_of: Mapping[str, Collection[str]
         links: dict[str, tuple[str | None, Counter[str]]] = {}
         for chunk in chunks(sorted(contact_ids)):
             new = conn.execute(_contact_rows(conn, campaign_id, chunk)).all()
+            new = with_purged_contacts(conn, campaign_id, chunk, new)
             _campaign_sums(_replace(conn, report_contacts, campaign_id, chunk, new), -1, sums)
             _campaign_sums(new, 1, sums)
             new_links = conn.execute(_link_rows(conn, campaign_id, chunk)).all()
+            new_links = with_purged_links(conn, campaign_id, chunk, new_links)
             old_links = _replace(conn, report_contact_links, campaign_id, chunk, new_links)
             _link_sums(old_links, -1, links)
             _link_sums(new_links, 1, links)

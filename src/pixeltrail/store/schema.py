@@ -31,7 +31,8 @@ SOURCE_LENGTH = 32
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-# One row per recorded hit, kept forever with its verdict; times are UTC epoch milliseconds.
+# One row per recorded hit with its verdict, kept for its account's retention_days (forever by
+# default: store/event_retention.py); times are UTC epoch milliseconds.
 events = Table(
     "events",
     metadata,
@@ -385,4 +386,57 @@ invites = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("expires_at_ms", BigInteger, nullable=False),
     Column("accepted_at_ms", BigInteger, nullable=True),
+)
+
+# ---- what purged events had counted (store/event_retention.py) -----------------------------
+# Raw events older than an account's retention are deleted; what they had added to the
+# reports is kept here, so reports recomputed from the events (a contact's rows when a new hit
+# arrives, a campaign's on a rebuild) still count them. Same keys and meaning as the report
+# tables they follow; reasons are kept as labels (report_aggregates.reason_label).
+purged_contacts = Table(
+    "purged_contacts",
+    metadata,
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("contact_id", String(ID), primary_key=True),
+    Column("opens", Integer, nullable=False),
+    Column("proxy_opens", Integer, nullable=False),
+    Column("machine_opens", Integer, nullable=False),
+    Column("first_open_ms", BigInteger, nullable=True),
+    Column("last_open_ms", BigInteger, nullable=True),
+    Column("clicks", Integer, nullable=False),
+    Column("machine_clicks", Integer, nullable=False),
+)
+
+purged_contact_links = Table(
+    "purged_contact_links",
+    metadata,
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("contact_id", String(ID), primary_key=True),
+    Column("message_id", String(16), primary_key=True),
+    Column("link", Integer, primary_key=True),
+    Column("destination", Text, nullable=True),
+    Column("clicks", Integer, nullable=False),
+    Column("machine_clicks", Integer, nullable=False),
+)
+
+purged_reasons = Table(
+    "purged_reasons",
+    metadata,
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("reason_key", String(32), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("classification", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("events", Integer, nullable=False),
+)
+
+purged_timeline = Table(
+    "purged_timeline",
+    metadata,
+    Column("campaign_id", String(ID), primary_key=True),
+    Column("bucket_ms", BigInteger, primary_key=True),
+    Column("opens", Integer, nullable=False),
+    Column("machine_opens", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False),
+    Column("machine_clicks", Integer, nullable=False),
 )

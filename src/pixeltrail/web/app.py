@@ -4,9 +4,9 @@ background process with everything else.
 The HTTP process answers tracking routes, the API, unsubscribes and Caddy's question. Beside
 the event loop it keeps only what must live there: the spool writer and its rotation, the
 served-hosts cache, and the drainer of hits kept in memory when the spool could not take them.
-Classifying and recording spooled hits, scheduling, sending, domain re-checks and webhooks run
-in the background process (`pixeltrail background`, which `pixeltrail serve` starts), so they
-never compete with the event loop for the GIL.
+Classifying and recording spooled hits, scheduling, sending, domain re-checks, webhooks and the
+retention purge run in the background process (`pixeltrail background`, which `pixeltrail
+serve` starts), so they never compete with the event loop for the GIL.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pixeltrail.recording.background import (
     StatusWriter,
 )
 from pixeltrail.recording.flusher import FallbackDrainer, Flusher
+from pixeltrail.recording.retention import RetentionLoop
 from pixeltrail.recording.spool import Spool, SpoolRotator
 from pixeltrail.sending.scheduling_loop import SchedulingLoop
 from pixeltrail.sending.worker import SendWorker
@@ -173,7 +174,8 @@ class Server:
 
 class Background:
     """The background process: records spooled hits, schedules and sends messages, re-checks
-    tracking domains and delivers webhooks; writes its status for the HTTP process."""
+    tracking domains, delivers webhooks and purges expired events; writes its status for the
+    HTTP process."""
 
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
@@ -198,6 +200,7 @@ class Background:
                 SecretBox(settings.key_ring()),
                 allow_local=settings.webhooks_allow_local,
             ),
+            RetentionLoop(self.engine),
         ]
         self.status = StatusWriter(settings.data_dir / STATUS_FILE)
         self.started = time.time()
