@@ -173,3 +173,35 @@ def test_invited_user_joins_the_same_account(site: Site) -> None:
     assert site.visitor().get(f"/invite/{token}").status_code == 404
     assert site.visitor().get("/invite/not-a-token").status_code == 404
     site.sign_in("colleague@acme.example")
+
+
+def test_an_account_made_on_the_command_line_signs_in_after_set_password(site: Site) -> None:
+    from click.testing import CliRunner
+
+    from pixeltrail.cli import main
+
+    env = {
+        "PIXELTRAIL_DATA_DIR": str(site.settings.data_dir),
+        "PIXELTRAIL_DATABASE_URL": site.settings.database_url,
+        "PIXELTRAIL_SECRET_KEY": site.settings.secret_keys or "",
+    }
+    made = CliRunner().invoke(
+        main, ["account", "create", "--name", "Acme", "--owner-email", "cli@acme.example"], env=env
+    )
+    assert made.exit_code == 0, made.output
+    # No password yet: sign-in is refused like any wrong password.
+    refused = site.visitor().post("/signin", {"email": "cli@acme.example", "password": PASSWORD})
+    assert refused.status_code == 401
+    short = CliRunner().invoke(
+        main, ["account", "set-password", "cli@acme.example"], input="short\nshort\n", env=env
+    )
+    assert short.exit_code != 0
+    assert "at least 8 characters" in short.output
+    done = CliRunner().invoke(
+        main,
+        ["account", "set-password", "cli@acme.example"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+        env=env,
+    )
+    assert done.exit_code == 0, done.output
+    assert "cli@acme.example" in site.sign_in("cli@acme.example").get("/campaigns").text

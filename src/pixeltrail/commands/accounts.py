@@ -8,6 +8,7 @@ import click
 
 from pixeltrail.commands.common import account_option, open_engine, resolve_account
 from pixeltrail.platform.accounts import create_account, get_account
+from pixeltrail.platform.users import set_password
 from pixeltrail.store.db import write_transaction
 
 
@@ -49,3 +50,13 @@ def account_show(account_id: str | None, as_json: bool) -> None:
     else:
         for key, value in record.items():
             click.echo(f"{key:20} {value}")
+
+
+@account.command("set-password")
+@click.argument("email")
+@click.password_option(help="The new password (asked for when not given).")
+def account_set_password(email: str, password: str) -> None:
+    """Set a user's dashboard password; signs out their open sessions."""
+    with open_engine() as engine, write_transaction(engine) as conn:
+        set_password(conn, email, password)
+    click.echo(f"password set for {email.strip().lower()}; sign in at the dashboard")
