@@ -33,3 +33,18 @@ document.addEventListener("click", (event) => {
   const source = document.querySelector(button.dataset.copy);
   if (source && navigator.clipboard) navigator.clipboard.writeText(source.textContent.trim());
 });
+
+// <form data-live-preview> with a <button data-preview formaction=... formtarget=frame>: while
+// the author types, post the form into its preview iframe (rendered, not saved). A form
+// posted into a named frame keeps the page's CSP intact: no srcdoc, no blob: URL, no script
+// in the email document.
+function startLivePreview(form) {
+  const button = form.querySelector("[data-preview]");
+  if (!button || !form.requestSubmit) return;
+  let timer = null;
+  form.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => form.requestSubmit(button), 400);
+  });
+}
+document.querySelectorAll("form[data-live-preview]").forEach(startLivePreview);

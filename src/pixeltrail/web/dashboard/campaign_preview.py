@@ -1,0 +1,88 @@
+"""A step rendered for a sample contact, as a document of its own for a sandboxed iframe.
+
+Email HTML is the author's, and contact values end up in it: it is never put inside a
+dashboard page. It is served alone, under a policy of its own: no scripts, no requests but
+images (emails show remote images), no forms, an opaque origin (`sandbox`), framed only by
+our own pages. The page frames it with `<iframe sandbox>` too, a second wall.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from starlette.responses import HTMLResponse, Response
+
+from pixeltrail.platform.campaign_contacts import sample_contact
+from pixeltrail.platform.campaign_sequence import Step
+from pixeltrail.platform.campaigns import Campaign
+from pixeltrail.platform.errors import PlatformError
+from pixeltrail.platform.templates import render
+from pixeltrail.web.dashboard.pages import Ctx
+
+PREVIEW_CSP = (
+    "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; font-src data:; "
+    "frame-ancestors 'self'; form-action 'none'; base-uri 'none'; sandbox"
+)
+PREVIEW_HEADERS = {
+    "Content-Security-Policy": PREVIEW_CSP,
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+    # Remote images of the email must not learn which campaign page asked for them.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_HEADER = (
+    '<div style="font:13px/1.5 system-ui,sans-serif;color:#5d6678;background:#f6f7f9;'
+    'border-bottom:1px solid #dde1e8;padding:6px 10px;margin:0 0 10px">{}</div>'
+)
+_TEXT = (
+    '<hr style="margin:16px 0"><div style="font:12px system-ui,sans-serif;color:#5d6678">'
+    'Plain-text part</div><pre style="white-space:pre-wrap;font:13px/1.5 monospace">{}</pre>'
+)
+
+
+def _document(status: int, head: str, body: str = "") -> Response:
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Preview</title></head>'
+        f"<body>{_HEADER.format(head)}{body}</body></html>"
+    )
+    return HTMLResponse(page, status, headers=PREVIEW_HEADERS)
+
+
+def _contact_line(contact: dict[str, Any]) -> str:
+    name = " ".join(p for p in (contact.get("first_name"), contact.get("last_name")) if p)
+    to = f"{name} <{contact['email']}>" if name else str(contact["email"])
+    company = f" · {contact['company']}" if contact.get("company") else ""
+    return html.escape(f"To: {to}{company}")
+
+
+def _preview(ctx: Ctx, campaign: Campaign, subject: str, body: str, text: str | None) -> Response:
+    with ctx.read() as conn:
+        contact = sample_contact(conn, ctx.account_id, campaign.id)
+    who = _contact_line(contact)
+    try:
+        parts = (
+            render(subject, contact, "subject"),
+            render(body, contact, "html"),
+            render(text, contact, "text") if text and text.strip() else None,
+        )
+    except PlatformError as exc:
+        problem = html.escape(f"Cannot preview: {exc.message}")
+        return _document(422, f'{who}<br><strong style="color:#b3261e">{problem}</strong>')
+    rendered_subject, rendered_html, rendered_text = parts
+    head = f"{who}<br>Subject: <strong>{html.escape(rendered_subject)}</strong>"
+    # The email's own HTML, as its recipient would get it: this document is sandboxed.
+    tail = _TEXT.format(html.escape(rendered_text)) if rendered_text is not None else ""
+    return _document(200, head, rendered_html + tail)
+
+
+def preview_saved(ctx: Ctx, campaign: Campaign, step: Step) -> Response:
+    return _preview(ctx, campaign, step.subject, step.html, step.text)
+
+
+def preview_draft(ctx: Ctx, campaign: Campaign, *, empty: bool = False) -> Response:
+    """What the step form holds, rendered without saving anything."""
+    if empty or not (ctx.field("subject").strip() or ctx.field("html").strip()):
+        return _document(200, "Type a subject and a body: the preview follows as you type.")
+    return _preview(ctx, campaign, ctx.field("subject"), ctx.field("html"), ctx.field("text"))
