@@ -10,72 +10,28 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from dnslib import QTYPE, RCODE, RR  # type: ignore[import-untyped]
-from dnslib.server import DNSLogger, DNSServer  # type: ignore[import-untyped]
 
 from pixeltrail.config import Settings
 from pixeltrail.web.api.app import mounted_api
 
 from ..api.conftest import Api, make_settings, serving
 from ..dbs import DATABASES, Database, fresh_database
+from ..dns_server import FakeDns, fake_dns
+
+__all__ = ["CNAME_TARGET", "INSTANCE_URL", "FakeDns", "domain_settings"]
 
 CNAME_TARGET = "t.pixeltrail.test"
 INSTANCE_URL = "https://app.pixeltrail.test"
 
 
-@dataclass
-class FakeDns:
-    """Answers like a recursive resolver would, from `records`: name -> [(type, value)]."""
-
-    records: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    servfail: set[str] = field(default_factory=set)
-    port: int = 0
-
-    @property
-    def server(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def cname(self, name: str, target: str) -> None:
-        self.records[name] = [("CNAME", target)]
-
-    def a(self, name: str, *addresses: str) -> None:
-        self.records[name] = [("AAAA" if ":" in a else "A", a) for a in addresses]
-
-    def resolve(self, request: Any, _handler: Any) -> Any:
-        reply = request.reply()
-        name = str(request.q.qname).rstrip(".").lower()
-        qtype = QTYPE[request.q.qtype]
-        if name in self.servfail:
-            reply.header.rcode = RCODE.SERVFAIL
-        elif name not in self.records:
-            reply.header.rcode = RCODE.NXDOMAIN
-        else:
-            for kind, value in self.records[name]:
-                if kind == qtype:
-                    rr = RR.fromZone(f"{name}. 60 IN {kind} {value}")
-                    reply.add_answer(*rr)
-        return reply
-
-
 @pytest.fixture
 def dns() -> Iterator[FakeDns]:
-    zone = FakeDns()
-    zone.records[CNAME_TARGET] = [("A", "192.0.2.10")]
-    quiet = DNSLogger(log="-request,-reply,-truncated,-error", prefix=False)
-    server = DNSServer(zone, port=0, address="127.0.0.1", logger=quiet)
-    zone.port = server.server.server_address[1]
-    server.start_thread()
-    try:
+    with fake_dns((CNAME_TARGET, "A", "192.0.2.10")) as zone:
         yield zone
-    finally:
-        server.stop()
-        server.server.server_close()
 
 
 @pytest.fixture

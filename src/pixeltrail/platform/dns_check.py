@@ -16,6 +16,7 @@ import dns.nameserver
 import dns.resolver
 
 from pixeltrail.config import ConfigError, Settings
+from pixeltrail.platform.hostnames import is_local_name, is_loopback_host
 
 LIFETIME = 5.0
 MAX_HOPS = 8
@@ -69,10 +70,18 @@ class CnameResolver:
     """Follows CNAME chains through the configured resolvers, within `lifetime` seconds in all.
 
     No cache: every check asks again, so a fixed record is seen as soon as resolvers see it.
+
+    Names under `.localhost` are answered without asking anyone, as RFC 6761 has resolvers do:
+    they are this machine. With `local_trial` (the instance's base URL is on this machine too)
+    such a name reaches the instance exactly as a CNAME to it would: the chain ends at
+    `stop_at`. Otherwise it has loopback addresses only, which never reach the instance.
     """
 
-    def __init__(self, servers: Sequence[str] = (), lifetime: float = LIFETIME) -> None:
+    def __init__(
+        self, servers: Sequence[str] = (), lifetime: float = LIFETIME, local_trial: bool = False
+    ) -> None:
         self.lifetime = lifetime
+        self.local_trial = local_trial
         self.resolver: dns.resolver.Resolver | None = None
         self.unusable: str | None = None
         if servers:
@@ -98,10 +107,14 @@ class CnameResolver:
 
     @classmethod
     def from_settings(cls, settings: Settings, lifetime: float = LIFETIME) -> CnameResolver:
-        return cls(settings.dns_servers, lifetime)
+        return cls(settings.dns_servers, lifetime, is_loopback_host(settings.instance_host))
 
     def lookup(self, hostname: str, stop_at: str) -> DnsAnswer:
         """Where `hostname`'s CNAME chain leads, up to `stop_at` (not followed any further)."""
+        if is_local_name(hostname):
+            if self.local_trial:
+                return DnsAnswer(hostname, (stop_at,))
+            return DnsAnswer(hostname, addresses=("127.0.0.1", "::1"))
         if self.resolver is None:
             return DnsAnswer(hostname, failure=self.unusable)
         deadline = time.monotonic() + self.lifetime

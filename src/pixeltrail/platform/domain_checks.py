@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, func, or_, select, update
 from pixeltrail.platform.dns_check import CnameResolver, DnsAnswer
 from pixeltrail.platform.domains import FAILED, VERIFIED, TrackingDomain, domain_of, get_domain
 from pixeltrail.platform.errors import NotFound
+from pixeltrail.platform.hostnames import is_local_name
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import tracking_domains
@@ -37,7 +38,13 @@ def judge(domain: TrackingDomain, answer: DnsAnswer, explicit: bool) -> tuple[st
             return VERIFIED, f"the last re-check got no answer ({error})"
         return (FAILED if explicit else domain.status), error
     fix = f"a CNAME record {host} → {target}"
-    if answer.chain:
+    if is_local_name(host):
+        error = (
+            f"{host} is under .localhost, which always means the reader's own computer: it "
+            "works only while this instance's base URL is on this machine (127.0.0.1 or "
+            "localhost); add a hostname of yours with a CNAME record instead"
+        )
+    elif answer.chain:
         via = f"{answer.chain[0]}." + (
             f" (and on to {answer.chain[-1]}.)" if len(answer.chain) > 1 else ""
         )

@@ -6,6 +6,12 @@ Status: `pending` (added, its CNAME not seen yet; periodic checks keep looking),
 (the CNAME points at this instance), `failed` (an explicit verification found it wrong, or a
 verified domain stopped pointing here). A domain that was verified once (`verified_at_ms` set)
 keeps being served whatever its status, so links already sent never break because of us.
+
+Trying it locally: on an instance whose base URL is on this machine (127.0.0.1, localhost),
+nobody can create a CNAME to it, so hostnames under `.localhost` (track.localhost) take the
+CNAME's place. RFC 6761 makes them this machine's names, browsers resolve them to loopback by
+themselves, so they verify without asking DNS (see `dns_check`) and their links are plain http
+on the base URL's port. On any other instance they are refused: they could never reach it.
 """
 
 from __future__ import annotations
@@ -20,13 +26,14 @@ from sqlalchemy.exc import IntegrityError
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.errors import Conflict, Invalid, NotFound
-from pixeltrail.platform.hostnames import normalize_hostname
+from pixeltrail.platform.hostnames import is_local_name, is_loopback_host, normalize_hostname
 from pixeltrail.platform.ids import new_id, now_ms
 from pixeltrail.platform.paging import page
 from pixeltrail.store.schema import campaigns, tracking_domains
 
 __all__ = [  # normalize_hostname comes from `hostnames`, offered here with the rest
     "FAILED",
+    "LOCAL_TARGET",
     "PENDING",
     "VERIFIED",
     "TrackingDomain",
@@ -41,6 +48,8 @@ __all__ = [  # normalize_hostname comes from `hostnames`, offered here with the 
 ]
 
 PENDING, VERIFIED, FAILED = "pending", "verified", "failed"
+# What a `.localhost` domain stands for: an alias of this machine, as a CNAME to it would be.
+LOCAL_TARGET = "localhost"
 
 
 def _iso(ms: int | None) -> str | None:
@@ -66,6 +75,11 @@ class TrackingDomain:
     def served(self) -> bool:
         """Whether the tracking server answers for it: verified now or at some time before."""
         return self.verified_at_ms is not None
+
+    @property
+    def local(self) -> bool:
+        """A `.localhost` name of a locally tried instance: no DNS record to create."""
+        return is_local_name(self.hostname)
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -111,7 +125,17 @@ def add_domain(
 ) -> TrackingDomain:
     """A new pending domain; the answer says which CNAME record to create."""
     name = normalize_hostname(hostname)
-    target = _cname_target(settings)
+    if is_local_name(name):
+        if not is_loopback_host(settings.instance_host):
+            raise Invalid(
+                f"{name} is under .localhost, which always means the reader's own computer: "
+                "such names work only on an instance tried out locally (base URL on 127.0.0.1 "
+                "or localhost); add a hostname of yours, like track.example.com",
+                "hostname",
+            )
+        target = LOCAL_TARGET
+    else:
+        target = _cname_target(settings)
     if name in {settings.instance_host.rstrip(".").lower(), target}:
         raise Invalid(
             f"{name} is this instance's own tracking host; add a hostname of yours that has "
@@ -205,7 +229,9 @@ def tracking_base_url(domain: TrackingDomain | None, settings: Settings) -> str:
     """The base of tracking links: the instance's own, or `https://<hostname>` on a domain.
 
     With PIXELTRAIL_TRACKING_SCHEME=http (local testing) the links keep the port of the base
-    URL, where the server listens: http://track.acme.test:8000.
+    URL, where the server listens: http://track.acme.test:8000. A `.localhost` domain always
+    does (http://track.localhost:8000): it only ever reaches this machine, where no certificate
+    for it exists.
     """
     if domain is None:
         return settings.base_url.rstrip("/")
@@ -215,8 +241,9 @@ def tracking_base_url(domain: TrackingDomain | None, settings: Settings) -> str:
             "CNAME record and verify it first",
             "tracking_domain_id",
         )
-    url = f"{settings.tracking_scheme}://{domain.hostname}"
+    scheme = "http" if domain.local else settings.tracking_scheme
+    url = f"{scheme}://{domain.hostname}"
     port = urlsplit(settings.base_url).port
-    if settings.tracking_scheme == "http" and port is not None:
+    if scheme == "http" and port is not None:
         url += f":{port}"
     return url

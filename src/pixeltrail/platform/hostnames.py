@@ -77,6 +77,25 @@ def normalize_hostname(value: object, field: str = "hostname") -> str:
     return hostname
 
 
+def is_local_name(hostname: str) -> bool:
+    """Whether `hostname` is under `.localhost`: RFC 6761 reserves those names for the machine
+    itself (resolvers answer them with loopback addresses, and Chromium and Firefox do so
+    without asking DNS), so nobody can point one elsewhere with a CNAME."""
+    return hostname.rstrip(".").lower().endswith(".localhost")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a base URL's host is this machine: localhost, a `.localhost` name or a loopback
+    address. Such an instance is being tried out locally; nobody else can reach it."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or is_local_name(name):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def _is_ip(text: str) -> bool:
     candidate = text[1:].partition("]")[0] if text.startswith("[") else text
     try:

@@ -28,6 +28,7 @@ from pixeltrail.config import Settings
 from pixeltrail.platform.dns_check import CnameResolver
 from pixeltrail.platform.domain_checks import recheck_domains
 from pixeltrail.platform.domains import served_hostnames
+from pixeltrail.platform.hostnames import is_local_name
 
 log = logging.getLogger("pixeltrail.hosts")
 
@@ -95,11 +96,13 @@ class AllowedHosts:
         """Caddy's on-demand TLS question (`?domain=NAME`): may it get a certificate for NAME?
 
         Yes for served tracking domains and the instance's own hostname; never for loopback
-        names or anything else, so nobody makes Caddy ask a CA for certificates at will.
+        names (`.localhost` domains of a local trial included) or anything else, so nobody
+        makes Caddy ask a CA for certificates at will.
         """
         asked = parse_qs(query_string.decode("latin-1")).get("domain", [""])[0]
         name = host_name(asked)
-        return name in self.domains or name in self.own_certifiable
+        served = name in self.domains and not is_local_name(name)
+        return served or name in self.own_certifiable
 
     def reload(self, force_write: bool = False) -> bool:
         """Read the served tracking domains again; never raises: when the database fails, the
