@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pixeltrail.config import Settings
-from pixeltrail.web.dashboard import auth, campaigns, domains, reports
+from pixeltrail.web.dashboard import auth, campaigns, domains, outbox, reports
 from pixeltrail.web.dashboard.pages import error_page, not_found
 from pixeltrail.web.dashboard.throttle import SignInThrottle
 
@@ -25,6 +25,7 @@ ROUTES: list[BaseRoute] = [
     *campaigns.routes,
     *domains.routes,
     *reports.routes,
+    *outbox.routes,
     Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
 ]
 
