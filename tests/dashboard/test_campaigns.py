@@ -348,7 +348,9 @@ def test_lifecycle_and_settings_on_a_running_campaign(site: Site) -> None:
     launched = owner.post(f"{path}/launch", {"start_at": ""}, token_from=path)
     assert launched.status_code == 303
     assert campaign_record(site, campaign_id)["status"] == "active"
-    assert "Pause" in owner.get(path).text
+    running = owner.get(path).text
+    assert "Pause" in running and "pause it to edit, add or delete steps" in running
+    assert '<button type="submit" class="primary" disabled>Save step 1</button>' in running
 
     # Steps of an active campaign wait for a pause, and say so beside the step.
     edit = owner.post(f"{path}/steps/1", STEP, token_from=path)
