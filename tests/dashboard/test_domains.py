@@ -10,9 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pixeltrail.platform.accounts import create_account
-from pixeltrail.platform.users import set_password
-from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import tracking_domains
 from pixeltrail.web.api.app import mounted_api
 
@@ -20,7 +17,8 @@ from ..api.conftest import serving
 from ..dbs import DATABASES, fresh_database
 from ..dns_server import FakeDns, fake_dns
 from ..domains.conftest import CNAME_TARGET, domain_settings
-from .conftest import PASSWORD, Site, User
+from .conftest import Site, User
+from .tenants import another_account
 
 HOST = "track.acme.test"
 
@@ -47,14 +45,6 @@ def dns_site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DnsSite
             finally:
                 for user in site.users:
                     user.close()
-
-
-def another_account(site: Site, email: str = "mallory@other.example") -> User:
-    """A second tenant of the instance, signed in."""
-    with write_transaction(site.engine) as conn:
-        create_account(conn, "Other", email)
-        set_password(conn, email, PASSWORD)
-    return site.sign_in(email)
 
 
 def follow(user: User, answer_status: int, location: str) -> str:

@@ -89,6 +89,16 @@ def _by_header(header: str, position: int) -> Column | None:
     return Column("fields", key)
 
 
+def guess_target(header: str) -> str:
+    """What a column holds when no mapping says otherwise, as a mapping value: "email",
+    "first_name", "fields.plan"..., or "ignore" (left out, or no usable field name)."""
+    try:
+        column = _by_header(header.strip(), 0)
+    except Invalid:
+        return IGNORE
+    return IGNORE if column is None else column.label
+
+
 def _fold(header: str) -> str:
     return " ".join(header.casefold().split())
 

@@ -212,6 +212,37 @@ def _read(text: str) -> tuple[int, list[str], list[tuple[int, list[str]]], list[
     return header[0], header[1], rows, rejected
 
 
+@dataclass(frozen=True)
+class Preview:
+    """A file's header (its line and cells) and its first rows, to choose a mapping from."""
+
+    header_line: int
+    header: list[str]
+    samples: list[list[str]]
+
+
+def preview_csv(data: bytes, encoding: str | None = None, rows: int = 3) -> Preview:
+    """The header and first `rows` non-blank rows; Invalid when the file cannot be read."""
+    header: tuple[int, list[str]] | None = None
+    samples: list[list[str]] = []
+    for item in records(decode(data, encoding)):
+        if isinstance(item, Rejected):
+            if header is None:
+                raise Invalid(f"line {item.line} (the header): {item.reason}; {NOTHING}")
+            continue
+        if not any(cell.strip() for cell in item[1]):
+            continue
+        if header is None:
+            header = item
+        elif len(samples) < rows:
+            samples.append([cell.strip() for cell in item[1]])
+        else:
+            break
+    if header is None:
+        raise Invalid(f"the file is empty: it needs a header row naming its columns; {NOTHING}")
+    return Preview(header[0], [cell.strip() for cell in header[1]], samples)
+
+
 def _row(cells: list[str], columns: list[Column | None]) -> tuple[str, ContactRow]:
     """The row's email and values; Invalid (the reason) if the row cannot be used."""
     extra = [cell for cell in cells[len(columns) :] if cell.strip()]

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pixeltrail.config import Settings
-from pixeltrail.web.dashboard import auth, campaigns, domains, outbox, reports
+from pixeltrail.web.dashboard import auth, campaigns, contacts, domains, outbox, reports
 from pixeltrail.web.dashboard.pages import error_page, not_found
 from pixeltrail.web.dashboard.throttle import SignInThrottle
 
@@ -23,6 +23,7 @@ STATIC = Path(__file__).parent / "static"
 ROUTES: list[BaseRoute] = [
     *auth.routes,
     *campaigns.routes,
+    *contacts.routes,
     *domains.routes,
     *reports.routes,
     *outbox.routes,

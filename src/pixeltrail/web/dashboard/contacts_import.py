@@ -1,0 +1,149 @@
+"""Importing contacts from CSV: upload, map each column to a contact value, import, the result.
+
+The same all-or-nothing rule as the API: the file is checked first, then saved in one
+transaction; a file that cannot be used imports nothing, and rows that cannot be used are
+listed with their line numbers while the others are imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from pixeltrail.platform.columns import IGNORE, custom_key, guess_target
+from pixeltrail.platform.contact_import import save_contacts
+from pixeltrail.platform.contacts import NAMES
+from pixeltrail.platform.csv_import import Preview, check_contacts_csv, preview_csv
+from pixeltrail.platform.errors import Invalid, PlatformError
+from pixeltrail.web.api.limits import UPLOAD_LIMIT
+from pixeltrail.web.dashboard.import_uploads import (
+    discard_upload,
+    load_upload,
+    save_upload,
+)
+from pixeltrail.web.dashboard.pages import Ctx, page, route, upload_page
+
+CUSTOM = "custom"
+TARGETS = (
+    ("email", "Email address"),
+    ("first_name", "First name"),
+    ("last_name", "Last name"),
+    ("company", "Company"),
+    (CUSTOM, "Custom field"),
+    (IGNORE, "Leave out"),
+)
+
+
+@dataclass(frozen=True)
+class ColumnChoice:
+    """One column of the file on the mapping page: what it holds, and what it is mapped to."""
+
+    position: int
+    header: str
+    samples: list[str]
+    target: str
+    custom_name: str
+
+
+def _upload_form(ctx: Ctx, status: int = 200, error: PlatformError | None = None) -> Response:
+    return ctx.render(
+        "contacts/import.html", status=status, error=error, limit_mib=UPLOAD_LIMIT // 1024 // 1024
+    )
+
+
+@upload_page(UPLOAD_LIMIT)
+def import_upload(ctx: Ctx) -> Response:
+    if ctx.form is None:
+        return _upload_form(ctx)
+    file = ctx.form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        return _upload_form(ctx, 422, Invalid("choose a CSV file to upload", "file"))
+    try:
+        data = file.file.read()
+    finally:
+        # The spooled copy is ours to close (on disk when large); the page keeps its own.
+        file.file.close()
+    try:
+        preview_csv(data)  # unreadable files are refused here, before any mapping
+    except PlatformError as exc:
+        return _upload_form(ctx, exc.status, exc)
+    upload = save_upload(ctx.settings, ctx.account_id, file.filename, data)
+    return ctx.redirect(f"/contacts/import/{upload.id}")
+
+
+def _choices(preview: Preview, ctx: Ctx | None = None) -> list[ColumnChoice]:
+    """Each column with its mapping: as posted (ctx), else guessed from its header."""
+    found = []
+    for i, header in enumerate(preview.header):
+        samples = [row[i] for row in preview.samples if i < len(row) and row[i]]
+        guess = guess_target(header)
+        target, name = guess, custom_key(header) or ""
+        if guess.startswith("fields."):
+            target, name = CUSTOM, guess.removeprefix("fields.")
+        if ctx is not None:
+            target = ctx.field(f"map_{i}", IGNORE)
+            name = ctx.field(f"name_{i}", name).strip()
+        found.append(ColumnChoice(i, header, samples, target, name))
+    return found
+
+
+def _mapping(choices: list[ColumnChoice]) -> dict[str, str]:
+    """The importer's mapping (column name → value); a repeated name maps like its first."""
+    mapping: dict[str, str] = {}
+    for choice in choices:
+        if choice.header in mapping:
+            continue
+        if choice.target == CUSTOM:
+            if not choice.custom_name:
+                raise Invalid(
+                    f"column {choice.position + 1} ({choice.header[:80]!r}) is a custom field: "
+                    "give the field a name",
+                    "mapping",
+                )
+            mapping[choice.header] = f"fields.{choice.custom_name}"
+        elif choice.target in {"email", IGNORE, *NAMES}:
+            mapping[choice.header] = choice.target
+        else:
+            raise Invalid(f"column {choice.position + 1}: choose what it holds", "mapping")
+    return mapping
+
+
+@page
+def import_mapping(ctx: Ctx) -> Response:
+    upload_id = ctx.params["upload_id"]
+    upload, data = load_upload(ctx.settings, ctx.account_id, upload_id)
+    preview = preview_csv(data)
+    choices = _choices(preview, ctx if ctx.form is not None else None)
+
+    def mapping_page(status: int = 200, error: PlatformError | None = None) -> Response:
+        return ctx.render(
+            "contacts/mapping.html",
+            status=status,
+            upload=upload,
+            preview=preview,
+            columns=choices,
+            targets=TARGETS,
+            error=error,
+        )
+
+    if ctx.form is None:
+        return mapping_page()
+    try:
+        checked = check_contacts_csv(data, _mapping(choices))
+        with ctx.write() as conn:
+            result = save_contacts(conn, ctx.account_id, checked)
+    except PlatformError as exc:
+        # Nothing was imported: the same file and choices again, with the reason.
+        return mapping_page(exc.status, exc)
+    discard_upload(ctx.settings, upload_id)
+    return ctx.render(
+        "contacts/import_result.html", upload=upload, result=result, rows=checked.rows
+    )
+
+
+routes = [
+    route("/contacts/import", import_upload),
+    route("/contacts/import/{upload_id}", import_mapping),
+]
