@@ -3,6 +3,7 @@ stay what they were, and hits arriving afterwards are counted on top of them."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from pixeltrail.web.app import Background
 
 from ..api.conftest import Api, Tenant, make_settings
 from ..dbs import Database
-from .conftest import NAMES, OUTLOOK, SAFARI, Campaign, make_campaign, tell_story
+from .conftest import NAMES, OUTLOOK, SAFARI, SENT, Campaign, make_campaign, tell_story
 
 DAY = 86_400_000
 Story = tuple[Api, Tenant, Campaign]
@@ -136,6 +137,9 @@ def test_null_retention_keeps_everything(story: Story) -> None:
     dry = purge_expired_events(api.engine, dry_run=True)
     assert [p.events for p in dry] == [count]
     assert _events_of(api.engine, campaign) == count  # a dry run deletes nothing
+    assert tenant.patch("/account", {"retention_days": None}).json()["retention_days"] is None
+    assert purge_expired_events(api.engine, pause=0) == []
+    assert _events_of(api.engine, campaign) == count
 
 
 def test_the_cli_purges_and_says_how_many_per_account(
@@ -182,3 +186,44 @@ def test_the_background_process_purges_on_its_own(story: Story, tmp_path: Path) 
     finally:
         fast.stop()
     assert _events_of(api.engine, campaign) == 0
+
+
+def test_a_purge_beside_the_flusher_loses_and_doubles_nothing(story: Story) -> None:
+    api, tenant, campaign = story
+    engine = api.engine
+    tenant.patch("/account", {"retention_days": 30})
+    opens_before = _all_opens(engine, campaign)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def flusher() -> None:
+        try:
+            for n in range(15):  # old hits, so that the purge takes them as they arrive
+                at = SENT + 2 * DAY + n * 60_000
+                campaign.record(
+                    campaign.hit("ann", "open", at, "198.51.100.7", OUTLOOK),
+                    campaign.hit("bob", "click", at, "203.0.113.9", SAFARI, link=1 + n % 3),
+                )
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=flusher)
+    thread.start()
+    purged = 0
+    while not done.is_set():
+        purged += sum(p.events for p in purge_expired_events(engine, batch=3, pause=0))
+    thread.join(60)
+    purged += sum(p.events for p in purge_expired_events(engine, pause=0))
+    assert not errors
+    assert purged > 0 and _events_of(engine, campaign) == 0
+    assert _all_opens(engine, campaign) == opens_before + 15
+    assert _rebuilt(engine, campaign) == _aggregates(engine)
+
+
+def _all_opens(engine: Engine, campaign: Campaign) -> int:
+    """Opens of the campaign, people's and machines' (each hit is one or the other)."""
+    with engine.connect() as conn:
+        summary = campaign_summary(conn, campaign.account_id, campaign.id)
+    return int(summary["opens"]["human"]["total"] + summary["opens"]["machine"]["total"])

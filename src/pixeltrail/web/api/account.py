@@ -29,7 +29,13 @@ class AccountPatch(BaseModel):
     timezone: str | None = None
     default_track_opens: bool | None = None
     anonymize_ips: bool | None = None
-    retention_days: int | None = Field(default=None, ge=1, le=36500)
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="Days the raw events of the account's messages are kept (null: forever); "
+        "older ones are deleted every hour, and reports keep what they counted.",
+    )
 
 
 @router.get("/account", response_model=AccountOut)
