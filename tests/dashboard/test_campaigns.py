@@ -272,6 +272,31 @@ def test_contacts_are_searched_added_all_and_removed(site: Site) -> None:
     assert nothing.status_code == 422 and "choose at least one contact" in nothing.text
 
 
+def test_a_contact_with_messages_is_stopped_not_forgotten(site: Site) -> None:
+    owner = site.sign_up()
+    campaign_id = new_campaign(owner)
+    add_step(owner, campaign_id)
+    add_step(owner, campaign_id, subject="Second")
+    ada = enroll(site, owner, campaign_id, "ada@acme.example")
+    record = campaign_record(site, campaign_id)
+    sent = add_message(site.engine, record, record["account_id"], ada, status="sent")
+    waiting = add_message(site.engine, record, record["account_id"], ada, position=2)
+    path = f"/campaigns/{campaign_id}/contacts"
+    answer = owner.post(f"{path}/remove", {"contact_id": ada}, token_from=path)
+    assert answer.status_code == 303
+    page = html.unescape(owner.get(answer.headers["location"]).text)
+    assert "nothing more is sent to this contact" in page
+    assert "ada@acme.example" in page and ">stopped<" in page
+    with site.engine.connect() as conn:
+        states = dict(conn.execute(select(messages.c.id, messages.c.status)).all())
+        enrolled = conn.execute(select(enrollments.c.status)).scalar_one()
+    assert states == {sent: "sent", waiting: "cancelled"}
+    assert enrolled == "stopped"
+    # Someone else's contact id is refused without adding anything.
+    stranger = owner.post(path, {"contact_id": "ct_not_mine"}, token_from=path)
+    assert stranger.status_code == 404 and "nothing was enrolled" in stranger.text
+
+
 def test_schedule_is_saved_and_a_bad_window_is_explained(site: Site) -> None:
     owner = site.sign_up()
     campaign_id = new_campaign(owner)
@@ -345,6 +370,9 @@ def test_lifecycle_and_settings_on_a_running_campaign(site: Site) -> None:
     assert refused.status_code == 409 and "enroll contacts before launching" in refused.text
     ada = enroll(site, owner, campaign_id, "ada@acme.example")
     bob = enroll(site, owner, campaign_id, "bob@acme.example", "Bob")
+    bad = owner.post(f"{path}/launch", {"start_at": "next tuesday"}, token_from=path)
+    assert bad.status_code == 422 and "start_at is an ISO 8601 time" in bad.text
+    assert campaign_record(site, campaign_id)["status"] == "draft"
     launched = owner.post(f"{path}/launch", {"start_at": ""}, token_from=path)
     assert launched.status_code == 303
     assert campaign_record(site, campaign_id)["status"] == "active"

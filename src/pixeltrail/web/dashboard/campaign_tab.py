@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from pixeltrail.platform.accounts import get_account
 from pixeltrail.platform.campaigns import Campaign, get_campaign
 from pixeltrail.web.dashboard.pages import Ctx
 
@@ -20,7 +21,16 @@ def render_tab(
     ctx: Ctx, campaign: Campaign, tab: str, status: int = 200, **values: Any
 ) -> Response:
     values.setdefault("lifecycle_error", None)
-    return ctx.render(f"campaigns/{tab}.html", status=status, campaign=campaign, tab=tab, **values)
+    with ctx.read() as conn:
+        account_tz = get_account(conn, ctx.account_id).timezone
+    return ctx.render(
+        f"campaigns/{tab}.html",
+        status=status,
+        campaign=campaign,
+        tab=tab,
+        account_tz=account_tz,
+        **values,
+    )
 
 
 def campaign_path(campaign_id: str, tail: str = "") -> str:
