@@ -166,6 +166,12 @@ def test_template_errors_are_shown_beside_their_step_with_the_line(site: Site) -
     )
     assert edit.status_code == 422
     assert "step 1 subject" in html.unescape(section(edit.text, "step-1"))
+    edit = owner.post(
+        f"{path}/steps/1", {**STEP, "subject": "Kept", "delay_days": "soon"}, token_from=path
+    )
+    assert edit.status_code == 422
+    assert "a whole number of days" in section(edit.text, "step-1")
+    assert 'value="Kept"' in section(edit.text, "step-1")
     with site.engine.connect() as conn:
         saved = (
             conn.execute(

@@ -61,19 +61,23 @@ def _values(step: Step) -> dict[str, Any]:
     }
 
 
-def posted_step(ctx: Ctx) -> tuple[dict[str, Any], StepIn]:
-    """The step form as typed, and as a checked StepIn (Invalid naming the field)."""
-    typed = {
+def typed_step(ctx: Ctx) -> dict[str, str]:
+    """The step form as typed, to give it back with an error."""
+    return {
         "subject": ctx.field("subject"),
         "delay_days": ctx.field("delay_days").strip(),
         "html": ctx.field("html"),
         "text": ctx.field("text"),
     }
+
+
+def checked_step(typed: dict[str, str]) -> StepIn:
+    """The typed step as a StepIn; Invalid naming the field."""
     try:
         delay = int(typed["delay_days"] or "0")
     except ValueError:
         raise Invalid("delay_days: a whole number of days, 0 or more", "delay_days") from None
-    step = parse_input(
+    return parse_input(
         StepIn,
         {
             "subject": typed["subject"],
@@ -82,7 +86,6 @@ def posted_step(ctx: Ctx) -> tuple[dict[str, Any], StepIn]:
             "text": typed["text"] if typed["text"].strip() else None,
         },
     )
-    return typed, step
 
 
 def _as_input(step: Step) -> StepIn:
@@ -92,9 +95,9 @@ def _as_input(step: Step) -> StepIn:
 def _save(ctx: Ctx, key: str, build: Any) -> Response:
     """Post a changed sequence; `build(current steps, posted step)` gives the new one."""
     campaign = load_campaign(ctx)
-    typed: dict[str, Any] = {}
+    typed = typed_step(ctx)
     try:
-        typed, posted = posted_step(ctx)
+        posted = checked_step(typed)
         steps = build([_as_input(s) for s in campaign.steps or ()], posted)
         with ctx.write() as conn:
             update_campaign(conn, ctx.account_id, campaign.id, CampaignPatch(steps=steps))
@@ -103,9 +106,7 @@ def _save(ctx: Ctx, key: str, build: Any) -> Response:
     except PlatformError as exc:
         found = _STEP_FIELD.match(exc.field or "")
         where = key if found is None or key == NEW else str(int(found.group(1)) + 1)
-        return render_sequence(
-            ctx, campaign, exc.status, errors={where: exc}, drafts={key: typed} if typed else {}
-        )
+        return render_sequence(ctx, campaign, exc.status, errors={where: exc}, drafts={key: typed})
     anchor = f"#step-{len(steps) if key == NEW else key}"
     flash = "Step added." if key == NEW else f"Step {key} saved."
     return ctx.redirect(campaign_path(campaign.id) + anchor, flash=flash)
