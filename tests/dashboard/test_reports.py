@@ -223,3 +223,17 @@ def test_another_accounts_campaign_is_not_found(site: Site) -> None:
     for path in ("", "/live", ".csv"):
         assert owner.get(f"/campaigns/{theirs.id}/report{path}").status_code == 404
         assert owner.get(f"/campaigns/cmp_missing/report{path}").status_code == 404
+
+
+def test_a_campaign_without_activity_says_so(site: Site) -> None:
+    owner = site.sign_up(OWNER)
+    with write_transaction(site.engine) as conn:
+        user = user_by_email(conn, OWNER)
+        assert user is not None
+    quiet = make_campaign(site.engine, user.account_id, ["ann"])
+    text = owner.get(f"/campaigns/{quiet.id}/report").text
+    assert _stat(text, "stat-opened").startswith("0 opened · 0.0%")
+    assert "No opens or clicks yet" in text
+    assert "No link has been clicked yet." in text
+    assert "no machine activity" in text
+    assert "ann@example.com" in _row_of(text, "ann@example.com")

@@ -29,11 +29,13 @@ PER_PAGE = 50
 # Only the headers are needed for the list; they come first in a message.
 HEAD_BYTES = 64 * 1024
 # The email's own policy: nothing runs; images, inline styles and fonts load as in a mail
-# client; the page may only be framed by the dashboard; and opened on its own (outside the
-# iframe) it is still sandboxed.
+# client; no forms; the page may only be framed by the dashboard; and opened on its own
+# (outside the iframe) it is still sandboxed. base-uri 'none' keeps an email's own
+# <base href> from moving its links; ours only sets the target, which it does not restrict.
 BODY_CSP = (
     "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; font-src *; "
-    "frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox"
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'self'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox"
 )
 BODY_HEADERS = {
     "Content-Security-Policy": BODY_CSP,
