@@ -40,5 +40,11 @@ def test_report_refreshes_itself_while_the_campaign_is_active(
         expect(page.locator("svg.chart")).to_be_visible()  # the chart came back with it
         assert "gus@example.com" in page.locator("table.report-contacts").inner_text()
         assert refused == []
+        # Signed out elsewhere: the next refresh is answered with the sign-in page, which must
+        # not land inside the report; the page keeps what it showed.
+        assert owner.post("/signout", token_from="/campaigns").status_code == 303
+        page.wait_for_timeout(7_000)  # more than one refresh period
+        expect(opened).to_have_text(str(before + 1))
+        assert page.locator("section.report-live form").count() == 0
     finally:
         context.close()

@@ -17,6 +17,8 @@ function startRefresh(section) {
     if (document.visibilityState === "visible") {
       try {
         const answer = await fetch(section.dataset.refresh, { credentials: "same-origin" });
+        // Redirected: the session ended and this is the sign-in page, not the fragment.
+        if (answer.redirected) return;
         if (answer.ok) section.innerHTML = await answer.text();
       } catch (_) { /* offline for a moment: try again next tick */ }
     }
