@@ -240,6 +240,13 @@ def test_the_preview_renders_the_first_contact_escaped_in_a_strict_sandbox(site:
     assert draft.status_code == 200
     assert "Draft for eve@acme.example" in draft.text and "<h1>New &lt;img" in draft.text
     assert draft.headers["content-security-policy"] == csp
+    # The live preview: a draft kept for this user's step, shown by the next GET that asks.
+    kept = owner.post(
+        f"{path}/steps/1/draft", {**STEP, "html": "<h2>Draft body</h2>"}, token_from=path
+    )
+    assert kept.status_code == 204
+    assert "Draft body" in owner.get(f"{path}/steps/1/preview?draft=1").text
+    assert "Draft body" not in owner.get(f"{path}/steps/1/preview").text
     broken = owner.post(f"{path}/steps/new/preview", {**STEP, "html": "{{ x }}"}, token_from=path)
     assert broken.status_code == 422 and "unknown variable" in html.unescape(broken.text)
     with site.engine.connect() as conn:
@@ -423,6 +430,7 @@ def test_another_accounts_campaign_is_not_found_anywhere(site: Site) -> None:
         "/steps/1": STEP,
         "/steps/1/delete": {},
         "/steps/1/preview": STEP,
+        "/steps/1/draft": STEP,
         "/contacts": {"contact_id": contact},
         "/contacts/all": {},
         "/contacts/remove": {"contact_id": contact},

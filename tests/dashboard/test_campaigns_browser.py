@@ -43,6 +43,7 @@ def test_the_live_preview_follows_typing_and_runs_no_script(
     assert saved is not None
     saved.wait_for_selector("text=Saved body for Ada")
 
+    history = page.evaluate("history.length")
     step = page.locator("#step-1 form[data-live-preview]")
     step.locator("textarea[name=html]").fill(
         "<h1>Typed for {{ company }}</h1>"
@@ -54,6 +55,7 @@ def test_the_live_preview_follows_typing_and_runs_no_script(
     # Still on the page, nothing saved, and the email's handler never ran.
     assert page.url.endswith(f"/campaigns/{campaign_id}")
     assert page.evaluate("document.body.dataset.pwned") is None
+    assert page.evaluate("history.length") == history  # Back still leaves the page
     assert "Saved body for" in owner.get(f"/campaigns/{campaign_id}/steps/1/preview").text
 
     # The form of a new step previews as it is typed too.

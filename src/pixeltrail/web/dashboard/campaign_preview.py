@@ -4,11 +4,20 @@ Email HTML is the author's, and contact values end up in it: it is never put ins
 dashboard page. It is served alone, under a policy of its own: no scripts, no requests but
 images (emails show remote images), no forms, an opaque origin (`sandbox`), framed only by
 our own pages. The page frames it with `<iframe sandbox>` too, a second wall.
+
+While the author types, the page's script posts the form here as a draft (kept in memory,
+the latest per user, campaign and step, never saved) and then reloads the iframe with
+`location.replace`, so the preview follows without adding to the browser's history and
+without srcdoc or blob: URLs, which the page's CSP would refuse. A draft not found (expired,
+or another server process) shows the saved step instead.
 """
 
 from __future__ import annotations
 
 import html
+import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 from starlette.responses import HTMLResponse, Response
@@ -32,6 +41,34 @@ PREVIEW_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+DRAFT_SECONDS = 15 * 60
+MAX_DRAFTS = 200
+DraftKey = tuple[str, str, str]  # user, campaign, step ("1", "2", ... or "new")
+
+
+class PreviewDrafts:
+    """The latest typed version of each step being edited, for its preview; bounded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._drafts: OrderedDict[DraftKey, tuple[float, dict[str, str]]] = OrderedDict()
+
+    def put(self, key: DraftKey, fields: dict[str, str]) -> None:
+        with self._lock:
+            self._drafts.pop(key, None)
+            self._drafts[key] = (time.monotonic() + DRAFT_SECONDS, fields)
+            while len(self._drafts) > MAX_DRAFTS:
+                self._drafts.popitem(last=False)
+
+    def get(self, key: DraftKey) -> dict[str, str] | None:
+        with self._lock:
+            found = self._drafts.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+
+drafts = PreviewDrafts()
 _HEADER = (
     '<div style="font:13px/1.5 system-ui,sans-serif;color:#5d6678;background:#f6f7f9;'
     'border-bottom:1px solid #dde1e8;padding:6px 10px;margin:0 0 10px">{}</div>'
@@ -81,8 +118,13 @@ def preview_saved(ctx: Ctx, campaign: Campaign, step: Step) -> Response:
     return _preview(ctx, campaign, step.subject, step.html, step.text)
 
 
-def preview_draft(ctx: Ctx, campaign: Campaign, *, empty: bool = False) -> Response:
-    """What the step form holds, rendered without saving anything."""
-    if empty or not (ctx.field("subject").strip() or ctx.field("html").strip()):
+def preview_typed(ctx: Ctx, campaign: Campaign, typed: dict[str, str] | None) -> Response:
+    """What the step form holds, rendered without saving anything (None: nothing typed yet)."""
+    if typed is None or not (typed["subject"].strip() or typed["html"].strip()):
         return _document(200, "Type a subject and a body: the preview follows as you type.")
-    return _preview(ctx, campaign, ctx.field("subject"), ctx.field("html"), ctx.field("text"))
+    return _preview(ctx, campaign, typed["subject"], typed["html"], typed["text"])
+
+
+def draft_key(ctx: Ctx, campaign: Campaign, step: str) -> DraftKey:
+    assert ctx.session is not None
+    return (ctx.session.user.id, campaign.id, step)

@@ -17,9 +17,14 @@ from pixeltrail.platform.campaign_input import CampaignPatch, StepIn, parse_inpu
 from pixeltrail.platform.campaign_sequence import Step
 from pixeltrail.platform.campaigns import Campaign, update_campaign
 from pixeltrail.platform.errors import Invalid, NotFound, PlatformError
-from pixeltrail.web.dashboard.campaign_preview import preview_draft, preview_saved
+from pixeltrail.web.dashboard.campaign_preview import (
+    draft_key,
+    drafts,
+    preview_saved,
+    preview_typed,
+)
 from pixeltrail.web.dashboard.campaign_tab import campaign_path, load_campaign, render_tab
-from pixeltrail.web.dashboard.pages import Ctx, page, route
+from pixeltrail.web.dashboard.pages import HEADERS, Ctx, page, route
 
 NEW = "new"  # the key of the "add a step" form, for its errors and preview
 _STEP_FIELD = re.compile(r"steps\.(\d+)\.")
@@ -156,17 +161,31 @@ def delete_step(ctx: Ctx) -> Response:
     return ctx.redirect(campaign_path(campaign.id), flash=f"Step {position} deleted.")
 
 
+def _step_key(ctx: Ctx, campaign: Campaign) -> str:
+    raw = ctx.params["position"]
+    return raw if raw == NEW else str(_position(ctx, campaign))
+
+
 @page
 def step_preview(ctx: Ctx) -> Response:
-    """GET: the saved step (or an empty page for the new one); POST: what is being typed,
-    rendered and not saved (the form posts into the step's iframe)."""
+    """GET: the step's latest draft when asked (`?draft`), else the saved step (nothing yet
+    for the new one); POST: the form as typed (the Preview button posts into the iframe)."""
     campaign = load_campaign(ctx)
+    key = _step_key(ctx, campaign)
     if ctx.form is not None:
-        return preview_draft(ctx, campaign)
-    if ctx.params["position"] == NEW:
-        return preview_draft(ctx, campaign, empty=True)
-    step = (campaign.steps or ())[_position(ctx, campaign) - 1]
-    return preview_saved(ctx, campaign, step)
+        return preview_typed(ctx, campaign, typed_step(ctx))
+    typed = drafts.get(draft_key(ctx, campaign, key)) if "draft" in ctx.query else None
+    if typed is not None or key == NEW:
+        return preview_typed(ctx, campaign, typed)
+    return preview_saved(ctx, campaign, (campaign.steps or ())[int(key) - 1])
+
+
+@page
+def step_draft(ctx: Ctx) -> Response:
+    """Keep what is being typed for the step's preview; nothing is saved."""
+    campaign = load_campaign(ctx)
+    drafts.put(draft_key(ctx, campaign, _step_key(ctx, campaign)), typed_step(ctx))
+    return Response(status_code=204, headers=HEADERS)
 
 
 routes = [
@@ -175,4 +194,5 @@ routes = [
     route("/campaigns/{campaign_id}/steps/{position}", edit_step, ("POST",)),
     route("/campaigns/{campaign_id}/steps/{position}/delete", delete_step, ("POST",)),
     route("/campaigns/{campaign_id}/steps/{position}/preview", step_preview),
+    route("/campaigns/{campaign_id}/steps/{position}/draft", step_draft, ("POST",)),
 ]

@@ -36,17 +36,31 @@ document.addEventListener("click", (event) => {
   if (source && navigator.clipboard) navigator.clipboard.writeText(source.textContent.trim());
 });
 
-// <form data-live-preview> with a <button data-preview formaction=... formtarget=frame>: while
-// the author types, post the form into its preview iframe (rendered, not saved). A form
-// posted into a named frame keeps the page's CSP intact: no srcdoc, no blob: URL, no script
-// in the email document.
+// <form data-live-preview="/draft/url"> with a <button data-preview formtarget="frame-name">:
+// while the author types, post the form as a draft (rendered for the preview, never saved),
+// then reload the iframe with location.replace: no history entry, no srcdoc or blob: URL
+// (the page's CSP refuses them), no script in the email document. Without this script, the
+// Preview button posts the form into the iframe.
 function startLivePreview(form) {
   const button = form.querySelector("[data-preview]");
-  if (!button || !form.requestSubmit) return;
+  const frame = button && document.querySelector(`iframe[name="${button.formTarget}"]`);
+  if (!frame) return;
+  const source = frame.getAttribute("src");
   let timer = null;
+  let round = 0;
+  const refresh = async () => {
+    const mine = ++round;
+    try {
+      const answer = await fetch(form.dataset.livePreview, {
+        method: "POST", body: new FormData(form), credentials: "same-origin",
+      });
+      if (!answer.ok || mine !== round) return;
+      frame.contentWindow.location.replace(`${source}?draft=${mine}-${Date.now()}`);
+    } catch (_) { /* offline for a moment: the next keystroke tries again */ }
+  };
   form.addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(() => form.requestSubmit(button), 400);
+    timer = setTimeout(refresh, 400);
   });
 }
 document.querySelectorAll("form[data-live-preview]").forEach(startLivePreview);
