@@ -8,6 +8,7 @@ import pytest
 
 from pixeltrail.tracking.charsets import UnsupportedCharset
 from pixeltrail.tracking.htmlpart import instrument_html
+from pixeltrail.tracking.htmlscan import scan_python
 from pixeltrail.tracking.links import parse_tracking_url
 from pixeltrail.tracking.tokens import TokenSigner
 from pixeltrail.tracking.tracker import MessageTracker
@@ -22,7 +23,12 @@ def _run(
     make_tracker: TrackerFactory, html: bytes, **options: bool
 ) -> tuple[bytes, MessageTracker]:
     tracker = make_tracker(**options)
-    return instrument_html(html, tracker), tracker
+    out = instrument_html(html, tracker)
+    # The Python reference scan gives the same output, link for link.
+    reference = make_tracker(tracker.message_id, **options)
+    assert instrument_html(html, reference, scanner=scan_python) == out
+    assert reference.tracked == tracker.tracked
+    return out, tracker
 
 
 def _destinations(tracker: MessageTracker) -> list[str]:
