@@ -11,7 +11,7 @@ $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-.venv/.synced: $(UV) pyproject.toml uv.lock
+.venv/.synced: $(UV) pyproject.toml uv.lock setup.py src/pixeltrail/tracking/_htmlscan.c
 	$(UV) sync --frozen --quiet
 	touch $@
 
