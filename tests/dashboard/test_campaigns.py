@@ -350,7 +350,8 @@ def test_click_tracking_is_disabled_until_a_domain_is_verified(site: Site) -> No
     assert 'href="/domains"' in section_of_label(page, "click-switch")
     # Forcing it anyway is refused with the reason, and nothing changes.
     forced = owner.post(path, {"track_opens": "on", "track_clicks": "on"})
-    assert forced.status_code == 409 and "verified" in forced.text
+    assert forced.status_code == 409
+    assert "Click tracking needs a verified tracking domain" in forced.text
     assert campaign_record(site, campaign_id)["track_clicks"] is False
 
     domain = add_domain(site.engine, account_of(site, campaign_id), "t.acme.example")
@@ -365,6 +366,14 @@ def test_click_tracking_is_disabled_until_a_domain_is_verified(site: Site) -> No
     assert (record["track_clicks"], record["tracking_domain_id"]) == (True, domain)
     assert (record["track_opens"], record["track_text_links"]) == (True, False)
 
+    second = add_domain(site.engine, account_of(site, campaign_id), "t2.acme.example")
+    set_domain_status(site.engine, second, "verified")
+    unclear = owner.post(path, {"track_clicks": "on"})
+    assert unclear.status_code == 409 and "choose one below" in unclear.text
+    chosen = owner.post(path, {"track_clicks": "on", "tracking_domain_id": second})
+    assert chosen.status_code == 303
+    assert campaign_record(site, campaign_id)["tracking_domain_id"] == second
+
 
 def section_of_label(page: str, element_id: str) -> str:
     start = page.index(f'id="{element_id}"')
@@ -377,10 +386,10 @@ def test_lifecycle_and_settings_on_a_running_campaign(site: Site) -> None:
     path = f"/campaigns/{campaign_id}"
     refused = owner.post(f"{path}/launch", {}, token_from=path)
     assert refused.status_code == 409
-    assert "add at least one step before launching" in refused.text
+    assert "Add at least one step below before launching" in refused.text
     add_step(owner, campaign_id)
     refused = owner.post(f"{path}/launch", {}, token_from=path)
-    assert refused.status_code == 409 and "enroll contacts before launching" in refused.text
+    assert refused.status_code == 409 and "Add contacts on the Contacts tab" in refused.text
     ada = enroll(site, owner, campaign_id, "ada@acme.example")
     bob = enroll(site, owner, campaign_id, "bob@acme.example", "Bob")
     bad = owner.post(f"{path}/launch", {"start_at": "next tuesday"}, token_from=path)

@@ -18,7 +18,7 @@ from pixeltrail.platform.campaign_input import DAYS, CampaignPatch, ScheduleIn, 
 from pixeltrail.platform.campaign_settings import VERIFIED, update_settings
 from pixeltrail.platform.campaigns import DRAFT, Campaign, update_campaign
 from pixeltrail.platform.domains import TrackingDomain, list_domains
-from pixeltrail.platform.errors import Invalid, NotFound, PlatformError
+from pixeltrail.platform.errors import Conflict, Invalid, NotFound, PlatformError
 from pixeltrail.web.dashboard.campaign_tab import campaign_path, load_campaign, render_tab
 from pixeltrail.web.dashboard.pages import Ctx, page, route
 
@@ -113,7 +113,7 @@ def settings_tab(ctx: Ctx) -> Response:
     except PlatformError as exc:
         if isinstance(exc, NotFound) and exc.field is None:
             raise
-        return _settings(ctx, campaign, exc, changes)
+        return _settings(ctx, campaign, _in_page_terms(exc), changes)
     flash = "Settings saved."
     if campaign.status != DRAFT or change.scheduled_unchanged:
         kept, later = change.scheduled_unchanged, change.applied_to_unscheduled
@@ -124,6 +124,19 @@ def settings_tab(ctx: Ctx) -> Response:
         )
         flash += f" {kept} {verb} old settings; {later} still to be scheduled follow the new ones."
     return ctx.redirect(campaign_path(campaign.id, "/settings"), flash=flash)
+
+
+def _in_page_terms(exc: PlatformError) -> PlatformError:
+    """The API's wording names its own routes and fields; on this page, say where to look."""
+    if exc.field == "track_clicks":
+        return Conflict(
+            "Click tracking needs a verified tracking domain: set one up under Tracking "
+            "domains (/domains) first.",
+            exc.field,
+        )
+    if exc.field == "tracking_domain_id" and exc.message.startswith("several"):
+        return Conflict("Several tracking domains are verified: choose one below.", exc.field)
+    return exc
 
 
 def _settings(

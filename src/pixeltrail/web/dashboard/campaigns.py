@@ -12,7 +12,7 @@ from pixeltrail.platform.campaign_headlines import campaign_headlines
 from pixeltrail.platform.campaign_input import CampaignIn, LaunchIn, parse_input
 from pixeltrail.platform.campaign_lifecycle import launch, pause, resume
 from pixeltrail.platform.campaigns import create_campaign, list_campaigns
-from pixeltrail.platform.errors import PlatformError
+from pixeltrail.platform.errors import Conflict, PlatformError
 from pixeltrail.platform.mailboxes import list_mailboxes
 from pixeltrail.web.dashboard import campaign_contacts, campaign_sequence, campaign_setup
 from pixeltrail.web.dashboard.campaign_tab import campaign_path, load_campaign
@@ -95,9 +95,19 @@ def campaign_resume(ctx: Ctx) -> Response:
     return ctx.redirect(campaign_path(campaign_id), flash="Resumed: the campaign is active.")
 
 
+# The API's wording names its own routes; on these pages, say where the fix is.
+_IN_PAGE_TERMS = {
+    "contact_ids": "Add contacts on the Contacts tab before launching: nobody is in the "
+    "sequence yet.",
+    "steps": "Add at least one step below before launching.",
+}
+
+
 def _refused(ctx: Ctx, exc: PlatformError) -> Response:
     """The Sequence tab again, with why the campaign could not move (NotFound stays a 404)."""
     campaign = load_campaign(ctx)
+    if isinstance(exc, Conflict) and exc.field in _IN_PAGE_TERMS:
+        exc = Conflict(_IN_PAGE_TERMS[exc.field], exc.field)
     return campaign_sequence.render_sequence(ctx, campaign, exc.status, lifecycle_error=exc)
 
 
