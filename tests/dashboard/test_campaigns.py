@@ -12,6 +12,7 @@ import httpx
 from sqlalchemy import func, insert, select
 
 from pixeltrail.platform.accounts import create_account
+from pixeltrail.platform.templates import MAX_SOURCE
 from pixeltrail.platform.users import set_password
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import (
@@ -21,6 +22,7 @@ from pixeltrail.store.schema import (
     messages,
     report_campaigns,
 )
+from pixeltrail.web.dashboard.campaign_preview import MAX_DRAFTS, PreviewDrafts
 
 from ..campaigns.conftest import add_contact, add_domain, add_message, set_domain_status
 from .conftest import PASSWORD, Site, User
@@ -486,3 +488,15 @@ def test_forms_without_the_csrf_token_are_refused(site: Site) -> None:
     with site.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(campaigns)).scalar_one() == 1
         assert conn.execute(select(func.count()).select_from(campaign_steps)).scalar_one() == 0
+
+
+def test_preview_drafts_stay_bounded() -> None:
+    store = PreviewDrafts()
+    typed = {"subject": "Hi", "delay_days": "0", "html": "<p>x</p>", "text": ""}
+    for n in range(MAX_DRAFTS + 1):
+        assert store.put(("user", "campaign", str(n)), typed)
+    assert store.get(("user", "campaign", "0")) is None  # the oldest made room
+    assert store.get(("user", "campaign", str(MAX_DRAFTS))) == typed
+    too_long = {**typed, "html": "x" * (MAX_SOURCE["html"] + 1)}
+    assert not store.put(("user", "campaign", "1"), too_long)
+    assert store.get(("user", "campaign", "1")) == typed

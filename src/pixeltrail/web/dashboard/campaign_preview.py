@@ -26,7 +26,7 @@ from pixeltrail.platform.campaign_contacts import sample_contact
 from pixeltrail.platform.campaign_sequence import Step
 from pixeltrail.platform.campaigns import Campaign
 from pixeltrail.platform.errors import PlatformError
-from pixeltrail.platform.templates import render
+from pixeltrail.platform.templates import KINDS, MAX_SOURCE, render
 from pixeltrail.web.dashboard.pages import Ctx
 
 PREVIEW_CSP = (
@@ -43,6 +43,8 @@ PREVIEW_HEADERS = {
 }
 DRAFT_SECONDS = 15 * 60
 MAX_DRAFTS = 200
+# All drafts together: a bound on memory whatever is posted (a draft is up to ~0.5 M).
+MAX_DRAFT_CHARS = 32 * 1024 * 1024
 DraftKey = tuple[str, str, str]  # user, campaign, step ("1", "2", ... or "new")
 
 
@@ -52,13 +54,25 @@ class PreviewDrafts:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._drafts: OrderedDict[DraftKey, tuple[float, dict[str, str]]] = OrderedDict()
+        self._chars = 0
 
-    def put(self, key: DraftKey, fields: dict[str, str]) -> None:
+    def put(self, key: DraftKey, fields: dict[str, str]) -> bool:
+        """Keep `fields` as the step's draft; False (nothing kept) if a field is longer than
+        a template may be."""
+        if any(len(fields.get(kind, "")) > MAX_SOURCE[kind] for kind in KINDS):
+            return False
         with self._lock:
-            self._drafts.pop(key, None)
+            self._forget(key)
             self._drafts[key] = (time.monotonic() + DRAFT_SECONDS, fields)
-            while len(self._drafts) > MAX_DRAFTS:
-                self._drafts.popitem(last=False)
+            self._chars += _size(fields)
+            while len(self._drafts) > MAX_DRAFTS or self._chars > MAX_DRAFT_CHARS:
+                self._forget(next(iter(self._drafts)))
+        return True
+
+    def _forget(self, key: DraftKey) -> None:
+        found = self._drafts.pop(key, None)
+        if found is not None:
+            self._chars -= _size(found[1])
 
     def get(self, key: DraftKey) -> dict[str, str] | None:
         with self._lock:
@@ -66,6 +80,10 @@ class PreviewDrafts:
         if found is None or found[0] < time.monotonic():
             return None
         return found[1]
+
+
+def _size(fields: dict[str, str]) -> int:
+    return sum(len(value) for value in fields.values())
 
 
 drafts = PreviewDrafts()

@@ -184,8 +184,8 @@ def step_preview(ctx: Ctx) -> Response:
 def step_draft(ctx: Ctx) -> Response:
     """Keep what is being typed for the step's preview; nothing is saved."""
     campaign = load_campaign(ctx)
-    drafts.put(draft_key(ctx, campaign, _step_key(ctx, campaign)), typed_step(ctx))
-    return Response(status_code=204, headers=HEADERS)
+    kept = drafts.put(draft_key(ctx, campaign, _step_key(ctx, campaign)), typed_step(ctx))
+    return Response(status_code=204 if kept else 413, headers=HEADERS)
 
 
 routes = [
