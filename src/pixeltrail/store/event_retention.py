@@ -52,6 +52,7 @@ BATCH = 2000
 # Between batches, so that other writers (the flusher above all) get the SQLite lock.
 PAUSE_SECONDS = 0.02
 DELETE_CHUNK = 500
+MESSAGES_PER_BATCH = 500
 
 _e, _m = events.c, messages.c
 
@@ -90,9 +91,15 @@ def count_expired(conn: Connection, campaign_id: str, cutoff_ms: int) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def purge_batch(conn: Connection, campaign_id: str, cutoff_ms: int, limit: int = BATCH) -> int:
-    """Delete up to `limit` of the campaign's events older than `cutoff_ms`, after adding what
-    they counted to the purged totals; returns how many were deleted."""
+def purge_batch(
+    conn: Connection,
+    campaign_id: str,
+    message_ids: Sequence[str],
+    cutoff_ms: int,
+    limit: int = BATCH,
+) -> int:
+    """Delete up to `limit` events older than `cutoff_ms` of these messages of the campaign,
+    after adding what they counted to the purged totals; returns how many were deleted."""
     # The flusher reads a message's events, then writes what they make: it must not see a
     # batch half purged. On SQLite the write lock already keeps the two apart.
     take_recording_turn(conn)
@@ -110,7 +117,7 @@ def purge_batch(conn: Connection, campaign_id: str, cutoff_ms: int, limit: int =
             _m.contact_id,
         )
         .select_from(events.join(messages, _m.id == _e.message_id))
-        .where(*_expired(campaign_id, cutoff_ms))
+        .where(*_expired(campaign_id, cutoff_ms), _e.message_id.in_(message_ids))
         .limit(limit)
     ).all()
     if not rows:
@@ -222,6 +229,43 @@ def _add_contacts(conn: Connection, rows: list[dict[str, Any]]) -> None:
     _upsert(conn, purged_contacts, rows, CONTACT_COUNTS, extra=first_and_last)
 
 
+def _has_expired(conn: Connection, message_ids: Sequence[str], cutoff_ms: int) -> bool:
+    query = select(_e.id).where(_e.message_id.in_(message_ids), _e.at_ms < cutoff_ms).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def _purge_campaign(
+    engine: Engine,
+    campaign_id: str,
+    cutoff_ms: int,
+    batch: int,
+    pause: float,
+    stopping: Callable[[], bool],
+) -> int:
+    """Purge one campaign, a few hundred messages at a time: each write looks up only their
+    events (events(message_id, at_ms)), so it stays short however large the campaign is, and
+    messages with nothing left to purge cost a read, not a write."""
+    with engine.connect() as conn:
+        query = select(_m.id).where(_m.campaign_id == campaign_id).order_by(_m.id)
+        message_ids = list(conn.execute(query).scalars())
+    total = 0
+    for start in range(0, len(message_ids), MESSAGES_PER_BATCH):
+        chunk = message_ids[start : start + MESSAGES_PER_BATCH]
+        with engine.connect() as conn:
+            if not _has_expired(conn, chunk, cutoff_ms):
+                continue
+        while not stopping():
+            with write_transaction(engine) as conn:
+                deleted = purge_batch(conn, campaign_id, chunk, cutoff_ms, batch)
+            total += deleted
+            time.sleep(pause)
+            if deleted < batch:
+                break
+        if stopping():
+            break
+    return total
+
+
 def purge_expired_events(
     engine: Engine,
     *,
@@ -247,13 +291,7 @@ def purge_expired_events(
             if dry_run:
                 with engine.connect() as conn:
                     total += count_expired(conn, campaign_id, cutoff)
-                continue
-            while not stopping():
-                with write_transaction(engine) as conn:
-                    deleted = purge_batch(conn, campaign_id, cutoff, batch)
-                total += deleted
-                if deleted < batch:
-                    break
-                time.sleep(pause)
+            else:
+                total += _purge_campaign(engine, campaign_id, cutoff, batch, pause, stopping)
         done.append(AccountPurge(account_id, name, days, cutoff, total))
     return done
