@@ -13,6 +13,7 @@ from pixeltrail.tracking.tokens import (
     MAX_TOKEN_CHARS,
     InvalidToken,
     TokenSigner,
+    _b64decode,
     message_id_error,
     new_message_id,
 )
@@ -96,6 +97,30 @@ def test_every_single_byte_change_is_rejected(
 def test_arbitrary_text_never_raises_anything_else(text: str) -> None:
     with pytest.raises(InvalidToken):
         _signer(SECRET).verify(text)
+
+
+URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@given(st.text(alphabet=URLSAFE + "+/= \n.%", max_size=60) | st.text(max_size=60))
+def test_token_text_decodes_only_when_it_is_canonical_base64url(text: str) -> None:
+    try:
+        data = _b64decode(text)
+    except InvalidToken:
+        canonical = None
+    else:
+        canonical = base64.urlsafe_b64encode(data).decode().rstrip("=")
+        assert canonical == text
+    # And everything canonical decodes: what the signer writes is always read back.
+    if text and all(c in URLSAFE for c in text) and len(text) % 4 != 1:
+        padded = text + "=" * (-len(text) % 4)
+        again = base64.urlsafe_b64encode(base64.urlsafe_b64decode(padded)).decode().rstrip("=")
+        assert (canonical is not None) == (again == text)
+
+
+@given(st.binary(max_size=64))
+def test_any_bytes_encoded_decode_back(data: bytes) -> None:
+    assert _b64decode(base64.urlsafe_b64encode(data).decode().rstrip("=")) == data
 
 
 def _reason(signer: TokenSigner, token: str) -> str:

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pixeltrail.recording.spool import Spool, SpoolRotator, read_segment
-from pixeltrail.tracking.hits import Hit, new_event_id, now_ms
+from pixeltrail.tracking.hits import Hit, new_event_id, now_ms, spool_line
 
 
 def _hit(n: int = 0) -> Hit:
@@ -168,3 +170,70 @@ def test_the_rotator_makes_an_idle_segment_ready_and_closes_it_at_stop(tmp_path:
     assert not list(tmp_path.glob("*.open"))
     agents = sorted(h.user_agent for p in spool.ready_segments() for h in read_segment(p)[0])
     assert agents == ["ua-1", "ua-2"]
+
+
+hits = st.builds(
+    Hit,
+    id=st.text(max_size=40),
+    kind=st.sampled_from(["open", "click"]),
+    message_id=st.text(max_size=20),
+    link=st.none() | st.integers(min_value=0, max_value=2**32 - 1),
+    destination=st.none() | st.text(max_size=200),
+    at_ms=st.integers(min_value=0, max_value=2**53),
+    ip=st.text(max_size=45),
+    user_agent=st.text(max_size=300),
+    method=st.sampled_from(["GET", "HEAD"]),
+    honeypot=st.booleans(),
+)
+
+
+@given(hits)
+def test_the_line_the_tracking_routes_write_is_the_hits_own(hit: Hit) -> None:
+    line = spool_line(
+        hit.id,
+        hit.kind,
+        hit.message_id,
+        hit.link,
+        hit.destination,
+        hit.at_ms,
+        hit.ip,
+        hit.user_agent,
+        hit.method,
+        hit.honeypot,
+    )
+    assert line == (hit.to_json() + "\n").encode()
+    assert Hit.from_json(line) == hit
+
+
+def test_a_line_that_cannot_be_written_keeps_its_hit_in_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "spool"
+    blocker.write_text("a file where the spool folder should be")
+    spool = Spool(blocker)
+    hit = _hit(7)
+    made: list[Hit] = []
+
+    def make() -> Hit:
+        made.append(hit)
+        return hit
+
+    assert not spool.append_line((hit.to_json() + "\n").encode(), make)
+    assert list(spool.fallback) == [hit] == made
+    assert spool.health.error is not None
+
+
+def test_event_ids_are_unique_and_not_shared_with_a_forked_child() -> None:
+    ids = {new_event_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    new_event_id()  # ids for the next ones are waiting in this process
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out at once
+        os.write(write, new_event_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32
+    assert child != new_event_id()

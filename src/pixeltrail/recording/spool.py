@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,11 @@ class Spool:
 
     def append(self, hit: Hit) -> bool:
         """Write one hit durably enough to survive a crash; False if it could not be."""
-        line = (hit.to_json() + "\n").encode("utf-8")
+        return self.append_line((hit.to_json() + "\n").encode("utf-8"), lambda: hit)
+
+    def append_line(self, line: bytes, hit: Callable[[], Hit]) -> bool:
+        """`append` of a hit given as its line (`spool_line`): the tracking routes make the
+        Hit itself, with `hit()`, only when the line cannot be written and is kept in memory."""
         with self._lock:
             try:
                 if self._fd is None:
@@ -77,7 +82,7 @@ class Spool:
                     raise OSError(f"short write ({written} of {len(line)} bytes)")
             except OSError as exc:
                 self._failed(exc)
-                self._keep_in_memory(hit)
+                self._keep_in_memory(hit())
                 return False
             self._size += len(line)
             self._lines += 1

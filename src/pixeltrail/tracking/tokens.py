@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
 
-from pixeltrail.tracking.keys import KEY_ID_BYTES, KeyRing, SigningKey
+from pixeltrail.tracking.keys import KEY_ID_BYTES, KeyRing
 from pixeltrail.tracking.urls import MAX_DESTINATION_BYTES, http_destination_error
 
 VERSION = 1
@@ -105,12 +105,40 @@ def _message_id_bytes(message_id: str) -> bytes:
     return _b64decode(message_id)
 
 
+# URL-safe to standard alphabet; "+", "/" and "=" become "*", which strict decoding refuses.
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/***")
+_FROM_STANDARD = bytes.maketrans(b"+/", b"-_")
+# The last character of a canonical encoding leaves no unused bit set: by length mod 4.
+_CANONICAL_LAST = {
+    0: frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+    2: frozenset(b"AQgw"),
+    3: frozenset(b"AEIMQUYcgkosw048"),
+}
+_PADDING = ("", "", "==", "=")
+
+
 def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_FROM_STANDARD).rstrip(b"=").decode()
 
 
 def _b64decode(text: str) -> bytes:
     """Strict base64url: alphabet only, no padding, canonical trailing bits."""
+    # The hot path (every tracking request): one strict C decode. Anything it refuses goes
+    # through the checks below, which say why.
+    remainder = len(text) % 4
+    if remainder != 1 and text.isascii():
+        raw = text.encode("ascii")
+        if not raw or raw[-1] in _CANONICAL_LAST[remainder]:
+            try:
+                return binascii.a2b_base64(
+                    raw.translate(_TO_STANDARD) + _PADDING[remainder].encode(), strict_mode=True
+                )
+            except binascii.Error:
+                pass
+    return _b64decode_checked(text)
+
+
+def _b64decode_checked(text: str) -> bytes:
     if not _B64URL.fullmatch(text):
         if "=" in text:
             raise InvalidToken("token is padded; tracking tokens carry no '=' padding")
@@ -159,6 +187,17 @@ def _deflate(data: bytes) -> bytes:
     return c.compress(data) + c.flush()
 
 
+@functools.lru_cache(maxsize=4096)
+def _packed_destination(destination: str) -> tuple[bytes, int]:
+    """The destination as a click token carries it, and FLAG_DEFLATED if deflated. Cached: the
+    messages of a campaign carry the same few destinations, each in thousands of tokens."""
+    if error := http_destination_error(destination):
+        raise ValueError(error)
+    raw = destination.encode("utf-8")
+    packed = _deflate(raw)
+    return (packed, FLAG_DEFLATED) if len(packed) < len(raw) else (raw, 0)
+
+
 def _inflate(data: bytes) -> bytes:
     d = zlib.decompressobj(-15, zdict=_DEFLATE_DICTIONARY)
     try:
@@ -175,18 +214,24 @@ class TokenSigner:
 
     def __init__(self, keys: KeyRing) -> None:
         self._keys = keys
-        self._subkeys: dict[bytes, bytes] = {}
+        key = keys.signing_key
+        self._signing = (key.key_id, key.subkey(_PURPOSE))
+        # Derived once: the subkeys of the listed keys with each id (a ring never changes).
+        self._verifying: dict[bytes, tuple[bytes, ...]] = {}
 
-    def _mac(self, key: SigningKey, body: bytes) -> bytes:
-        subkey = self._subkeys.get(key.key_id + key.secret)
-        if subkey is None:
-            subkey = self._subkeys[key.key_id + key.secret] = key.subkey(_PURPOSE)
-        return hmac.digest(subkey, body, hashlib.sha256)[:MAC_BYTES]
+    def _subkeys(self, key_id: bytes) -> tuple[bytes, ...]:
+        subkeys = self._verifying.get(key_id)
+        if subkeys is None:
+            candidates = self._keys.candidates(key_id)
+            subkeys = tuple(k.subkey(_PURPOSE) for k in candidates)
+            if candidates:  # unknown ids are not kept: anyone can send any number of them
+                self._verifying[key_id] = subkeys
+        return subkeys
 
     def _sign(self, kind: Kind, message_id: str, payload: bytes = b"") -> str:
-        key = self._keys.signing_key
-        body = bytes([VERSION << 4 | kind]) + key.key_id + _message_id_bytes(message_id) + payload
-        return _b64encode(body + self._mac(key, body))
+        key_id, subkey = self._signing
+        body = bytes([VERSION << 4 | kind]) + key_id + _message_id_bytes(message_id) + payload
+        return _b64encode(body + hmac.digest(subkey, body, hashlib.sha256)[:MAC_BYTES])
 
     def open_token(self, message_id: str) -> str:
         return self._sign(Kind.OPEN, message_id)
@@ -204,12 +249,8 @@ class TokenSigner:
         flags = FLAG_HONEYPOT if honeypot else 0
         raw = b""
         if destination is not None:
-            if error := http_destination_error(destination):
-                raise ValueError(error)
-            raw = destination.encode("utf-8")
-            packed = _deflate(raw)
-            if len(packed) < len(raw):
-                raw, flags = packed, flags | FLAG_DEFLATED
+            raw, deflated = _packed_destination(destination)
+            flags |= deflated
         elif not honeypot:
             raise ValueError("a click token needs a destination")
         return self._sign(Kind.CLICK, message_id, _varint(link) + bytes([flags]) + raw)
@@ -228,10 +269,13 @@ class TokenSigner:
             raise InvalidToken(f"token version {version} is not supported")
         body, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
         key_id = data[1 : 1 + KEY_ID_BYTES]
-        candidates = self._keys.candidates(key_id)
-        if not candidates:
+        subkeys = self._subkeys(key_id)
+        if not subkeys:
             raise InvalidToken(f"token was signed with key {key_id.hex()}, which is not listed")
-        if not any(hmac.compare_digest(self._mac(k, body), mac) for k in candidates):
+        for subkey in subkeys:
+            if hmac.compare_digest(hmac.digest(subkey, body, hashlib.sha256)[:MAC_BYTES], mac):
+                break
+        else:
             raise InvalidToken("token signature does not match (tampered or forged)")
         message_id = _b64encode(data[1 + KEY_ID_BYTES : _HEADER])
         if kind in (Kind.OPEN, Kind.UNSUBSCRIBE):

@@ -26,6 +26,8 @@ def _ascii_host(authority: str) -> str:
 
 
 def to_location(destination: str) -> str:
+    if destination.isascii() and destination.isprintable() and " " not in destination:
+        return destination  # only 0x21-0x7E: what quote() and the host would leave as is
     m = _AUTHORITY.match(destination)
     if m is None:
         return quote(destination, safe=_SAFE)

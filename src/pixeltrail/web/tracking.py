@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from pixeltrail.recording.spool import Spool
-from pixeltrail.tracking.hits import Hit, new_event_id, now_ms
+from pixeltrail.tracking.hits import Hit, HitKind, new_event_id, spool_line
 from pixeltrail.tracking.tokens import InvalidToken, TokenSigner
 from pixeltrail.web.client_ip import ClientAddress
 from pixeltrail.web.location import to_location
@@ -47,6 +48,8 @@ _PIXEL_HEADERS = [
     (b"expires", b"Thu, 01 Jan 1970 00:00:00 GMT"),
     _NO_INDEX,
 ]
+# What follows the Location header of every redirect (an empty body).
+_REDIRECT_TAIL = ((b"cache-control", b"no-store"), _NO_INDEX, (b"content-length", b"0"))
 _PAGE = (
     "<!doctype html><html lang=en><meta charset=utf-8><meta name=robots content=noindex>"
     "<title>{title}</title><body style='font:16px system-ui;margin:3em'><p>{text}</p>"
@@ -55,6 +58,16 @@ _BAD_LINK = _PAGE.format(
     title="Link not valid", text="This link is not valid. It may have been cut or changed."
 ).encode()
 _EMPTY_PAGE = _PAGE.format(title="pixeltrail", text="").encode()
+_BAD_LINK_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    _NO_INDEX,
+    (b"content-length", str(len(_BAD_LINK)).encode()),
+]
+_EMPTY_PAGE_HEADERS = [
+    (b"content-type", b"text/html"),
+    _NO_INDEX,
+    (b"content-length", str(len(_EMPTY_PAGE)).encode()),
+]
 _ROBOTS = b"User-agent: *\nDisallow: /\n"
 CADDY_ASK = "/caddy/ask"
 
@@ -109,83 +122,76 @@ class TrackingApp:
             await _respond(send, 404, [(b"content-type", b"text/plain")], b"Not found\n", scope)
 
     async def _track(self, scope: Scope, send: Send, path: str) -> None:
-        if self.hosts is not None and not self.hosts.allows(_host(scope["headers"])):
+        # Every request of a campaign comes here: one pass over the headers, the answers'
+        # headers made once at import, the hit written as its spool line without a Hit.
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        host: bytes | None = None
+        user_agent: bytes | None = None
+        header_bytes = 0
+        for name, value in headers:
+            header_bytes += len(name) + len(value)
+            if name == b"host":
+                if host is None:
+                    host = value
+            elif name == b"user-agent" and user_agent is None:
+                user_agent = value
+        if self.hosts is not None and not self.hosts.allows(host):
             await _respond(send, 404, [_NO_INDEX], b"Unknown host\n", scope)
             return
         method: str = scope["method"]
-        if method not in {"GET", "HEAD"}:
+        if method != "GET" and method != "HEAD":  # noqa: PLR1714 (faster than a set here)
             await _respond(send, 405, [(b"allow", b"GET, HEAD"), _NO_INDEX], b"", scope)
             return
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        if len(scope.get("raw_path") or b"") + len(scope["query_string"]) > MAX_TARGET_BYTES:
-            await _respond(send, 414, [_NO_INDEX], b"URI too long\n", scope)
-            return
-        if sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
-            await _respond(send, 431, [_NO_INDEX], b"Request headers too large\n", scope)
-            return
-        is_open = path[1] == "o"
         # The token as sent, not as percent-decoded by the server: a re-encoded token
         # is not ours.
         raw_path: bytes = scope.get("raw_path") or path.encode()
+        if len(raw_path) + len(scope["query_string"]) > MAX_TARGET_BYTES:
+            await _respond(send, 414, [_NO_INDEX], b"URI too long\n", scope)
+            return
+        if header_bytes > MAX_HEADER_BYTES:
+            await _respond(send, 431, [_NO_INDEX], b"Request headers too large\n", scope)
+            return
+        is_open = path[1] == "o"
         token = raw_path[3:].decode("latin-1").rstrip("/")
         try:
             claims = self.signer.verify(token)
         except InvalidToken as exc:
             log.info("rejected %s token: %s", path[1], exc.reason)
             claims = None
+        head = method == "HEAD"
         if claims is None or claims.kind != ("open" if is_open else "click"):
             if is_open:
-                await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, scope)
+                await _send(send, 200, _PIXEL_HEADERS, b"" if head else PIXEL_GIF)
             else:
-                await _respond(
-                    send,
-                    404,
-                    [(b"content-type", b"text/html; charset=utf-8"), _NO_INDEX],
-                    _BAD_LINK,
-                    scope,
-                )
+                await _send(send, 404, _BAD_LINK_HEADERS, b"" if head else _BAD_LINK)
             return
-        user_agent = b""
-        for name, value in headers:
-            if name == b"user-agent":
-                user_agent = value[:MAX_USER_AGENT]
-                break
-        self.spool.append(
-            Hit(
-                id=new_event_id(),
-                kind="open" if is_open else "click",
-                message_id=claims.message_id,
-                link=claims.link,
-                destination=claims.destination,
-                at_ms=now_ms(),
-                ip=self.client.of(scope),
-                user_agent=user_agent.decode("utf-8", "replace"),
-                method=method,
-                honeypot=claims.honeypot,
-            )
+        kind: HitKind = "open" if is_open else "click"
+        fields = (
+            new_event_id(),
+            kind,
+            claims.message_id,
+            claims.link,
+            claims.destination,
+            time.time_ns() // 1_000_000,
+            self.client.of(scope),
+            (user_agent or b"")[:MAX_USER_AGENT].decode("utf-8", "replace"),
+            method,
+            claims.honeypot,
         )
+        self.spool.append_line(spool_line(*fields), lambda: Hit(*fields))
         if is_open:
-            await _respond(send, 200, _PIXEL_HEADERS, PIXEL_GIF, scope)
+            await _send(send, 200, _PIXEL_HEADERS, b"" if head else PIXEL_GIF)
         elif claims.destination is None:  # the honeypot: nothing to go to
-            await _respond(
-                send, 200, [(b"content-type", b"text/html"), _NO_INDEX], _EMPTY_PAGE, scope
-            )
+            await _send(send, 200, _EMPTY_PAGE_HEADERS, b"" if head else _EMPTY_PAGE)
         else:
             location = to_location(claims.destination).encode("ascii")
-            await _respond(
-                send,
-                302,
-                [(b"location", location), (b"cache-control", b"no-store"), _NO_INDEX],
-                b"",
-                scope,
-            )
+            await _send(send, 302, [(b"location", location), *_REDIRECT_TAIL], b"")
 
 
-def _host(headers: list[tuple[bytes, bytes]]) -> bytes | None:
-    for name, value in headers:
-        if name == b"host":
-            return value
-    return None
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """An answer whose headers already carry its content-length."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _respond(
