@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
+from pixeltrail.config import HTTP_SERVERS
 from pixeltrail.recording.flusher import Flusher
 from pixeltrail.recording.spool import Spool
 from pixeltrail.store.db import make_engine
@@ -484,6 +485,7 @@ def pixeltrail_command(port: int) -> list[str]:
 
 @dataclass
 class Pixeltrail:
+    http_server: str
     process: Process
     engine: Engine
     links: LinkBuilder
@@ -532,9 +534,9 @@ def background_process(process: Process, cpus: frozenset[int]) -> int:
 
 
 def start_pixeltrail(
-    tools: Tools, cpu: int, tmp: Path, background_cpus: frozenset[int]
+    tools: Tools, cpu: int, tmp: Path, background_cpus: frozenset[int], http_server: str
 ) -> Pixeltrail:
-    data = tmp / "pixeltrail"
+    data = tmp / f"pixeltrail-{http_server}"
     data.mkdir()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -545,18 +547,24 @@ def start_pixeltrail(
         "PIXELTRAIL_SECRET_KEY": BENCH_SECRET,
         "PIXELTRAIL_DATABASE_URL": database_url,
         "PIXELTRAIL_BASE_URL": base_url,
+        "PIXELTRAIL_HTTP_SERVER": http_server,
     }
     command = [tools.taskset, "-c", str(cpu), *pixeltrail_command(port)]
-    process = start("pixeltrail", command, env, tmp / "pixeltrail.log", port)
+    process = start(f"pixeltrail on {http_server}", command, env, data.with_suffix(".log"), port)
     links = LinkBuilder(base_url, TokenSigner(KeyRing.parse(BENCH_SECRET)))
     background = background_process(process, background_cpus)
-    return Pixeltrail(process, make_engine(database_url), links, background, background_cpus)
+    return Pixeltrail(
+        http_server, process, make_engine(database_url), links, background, background_cpus
+    )
 
 
 def check_answers(nginx: Process, pixeltrail: Pixeltrail, workloads: Sequence[Workload]) -> None:
     """Both servers answer the benchmark's URLs as they should (checked once, untimed)."""
     for workload in workloads:
-        for name, port in (("nginx", nginx.port), ("pixeltrail", pixeltrail.process.port)):
+        for name, port in (
+            (nginx.name, nginx.port),
+            (pixeltrail.process.name, pixeltrail.process.port),
+        ):
             status, headers, body = http_get(port, workload.sample_path)
             if workload.kind == "o":
                 ok = status == 200 and body == PIXEL_GIF and headers["content-type"] == "image/gif"
@@ -652,6 +660,7 @@ class Recording:
     """What happened to the hits of one pixeltrail run."""
 
     label: str
+    http_server: str
     kind: Kind
     paced: bool
     answered: int  # 2xx/3xx responses wrk counted
@@ -717,7 +726,8 @@ def run_pixeltrail(
     total, drain = wait_drained(pixeltrail, before + result.answered)
     cpu_total = cpu_seconds(pixeltrail.process.process.pid) - cpu_before
     recording = Recording(
-        label=label,
+        label=f"{label} ({pixeltrail.http_server})",
+        http_server=pixeltrail.http_server,
         kind=workload.kind,
         paced=paced,
         answered=result.answered,
@@ -815,7 +825,11 @@ def _background_cpu(r: WrkResult) -> float:
 
 
 def _background_column(value: float, server: str) -> str:
-    return f"{value:.1f}" if server == "pixeltrail" else "n/a"
+    return f"{value:.1f}" if server != "nginx" else "n/a"
+
+
+def pixeltrail_name(http_server: str) -> str:
+    return f"pixeltrail on {http_server}"
 
 
 def _series_row(series: Series, label: str) -> str:
@@ -854,7 +868,10 @@ def pause_ms(args: argparse.Namespace) -> int:
 
 
 def _paced_table(
-    args: argparse.Namespace, paced: dict[tuple[str, Kind], WrkResult], nginx_name: str
+    args: argparse.Namespace,
+    paced: dict[tuple[str, Kind], WrkResult],
+    nginx_name: str,
+    http_servers: Sequence[str],
 ) -> list[str]:
     pause = pause_ms(args)
     lines = [
@@ -868,7 +885,8 @@ def _paced_table(
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for kind in KINDS:
-        for server, name in (("nginx", nginx_name), ("pixeltrail", "pixeltrail")):
+        names = [("nginx", nginx_name)] + [(h, pixeltrail_name(h)) for h in http_servers]
+        for server, name in names:
             r = paced[server, kind]
             label = KIND_LABEL[kind] if server == "nginx" else ""
             lines.append(
@@ -878,12 +896,13 @@ def _paced_table(
             )
     lines.append("")
     for kind in KINDS:
-        p99 = paced["pixeltrail", kind].p99_ms
-        lines.append(
-            f"- {KIND_LABEL[kind]} at {args.c * 1000 / pause:,.0f} requests/s: pixeltrail p99 "
-            f"**{p99:.2f} ms** (goal {LE} {GOAL_P99_MS:g} ms: "
-            f"{'met' if p99 <= GOAL_P99_MS else 'not met'})"
-        )
+        for http_server in http_servers:
+            p99 = paced[http_server, kind].p99_ms
+            lines.append(
+                f"- {KIND_LABEL[kind]} at {args.c * 1000 / pause:,.0f} requests/s: "
+                f"{pixeltrail_name(http_server)} p99 **{p99:.2f} ms** (goal {LE} "
+                f"{GOAL_P99_MS:g} ms: {'met' if p99 <= GOAL_P99_MS else 'not met'})"
+            )
     return lines
 
 
@@ -894,6 +913,7 @@ def report(
     alone: tuple[float, float] | None,
     nginx_name: str,
     paced: dict[tuple[str, Kind], WrkResult],
+    http_servers: Sequence[str],
 ) -> str:
     rounds = args.rounds
     lines = [
@@ -909,30 +929,35 @@ def report(
                 "| nginx |", f"| {nginx_name} ({what}) |"
             )
         )
-        lines.append(
-            _series_row(series["pixeltrail", kind], "").replace(
-                "| pixeltrail |", "| pixeltrail (event recorded) |"
+        for http_server in http_servers:
+            lines.append(
+                _series_row(series[http_server, kind], "").replace(
+                    f"| {http_server} |", f"| {pixeltrail_name(http_server)} (event recorded) |"
+                )
             )
-        )
     lines.append("")
     for kind in KINDS:
-        ours, theirs = series["pixeltrail", kind], series["nginx", kind]
-        ratio = ours.median(_rps) / theirs.median(_rps)
-        p99 = ours.median(_p99)
-        cpu_ratio = theirs.median(_cpu) / max(
-            statistics.median(
-                r.cpu_us_per_event for r in recordings if r.kind == kind and not r.paced
-            ),
-            1e-9,
-        )
-        lines.append(
-            f"- {KIND_LABEL[kind]}: pixeltrail / nginx = **{ratio:.2f}{TIMES}** requests/s "
-            f"(goal {GE} {GOAL_RATIO}{TIMES}: {'met' if ratio >= GOAL_RATIO else 'not met'}); "
-            f"pixeltrail p99 **{p99:.2f} ms** (goal {LE} {GOAL_P99_MS:g} ms: "
-            f"{'met' if p99 <= GOAL_P99_MS else 'not met'}), nginx p99 "
-            f"{theirs.median(_p99):.2f} ms; per CPU second (pixeltrail's counted until its "
-            f"events were in the database) {cpu_ratio:.2f}{TIMES}"
-        )
+        theirs = series["nginx", kind]
+        for http_server in http_servers:
+            ours = series[http_server, kind]
+            ratio = ours.median(_rps) / theirs.median(_rps)
+            p99 = ours.median(_p99)
+            cpu_ratio = theirs.median(_cpu) / max(
+                statistics.median(
+                    r.cpu_us_per_event
+                    for r in recordings
+                    if r.kind == kind and not r.paced and r.http_server == http_server
+                ),
+                1e-9,
+            )
+            lines.append(
+                f"- {KIND_LABEL[kind]}: {pixeltrail_name(http_server)} / nginx = "
+                f"**{ratio:.2f}{TIMES}** requests/s (goal {GE} {GOAL_RATIO}{TIMES}: "
+                f"{'met' if ratio >= GOAL_RATIO else 'not met'}); p99 **{p99:.2f} ms** (goal "
+                f"{LE} {GOAL_P99_MS:g} ms: {'met' if p99 <= GOAL_P99_MS else 'not met'}), nginx "
+                f"p99 {theirs.median(_p99):.2f} ms; per CPU second (pixeltrail's counted until "
+                f"its events were in the database) {cpu_ratio:.2f}{TIMES}"
+            )
     lines += [
         "",
         "Every pixeltrail run, once the flusher had moved everything into the database:",
@@ -968,7 +993,7 @@ def report(
             f"{appends:,.0f}/s, one flush {flushed:,.0f} events/s"
         )
     if paced:
-        lines += _paced_table(args, paced, nginx_name)
+        lines += _paced_table(args, paced, nginx_name, http_servers)
     return "\n".join(lines)
 
 
@@ -1010,7 +1035,7 @@ def environment(args: argparse.Namespace, tools: Tools, load: str) -> tuple[str,
     wrk = tool_version([tools.wrk, "-v"], r"^wrk (\S+)")
     packages = ", ".join(
         f"{name} {importlib.metadata.version(name)}"
-        for name in ("uvicorn", "httptools", "uvloop", "SQLAlchemy")
+        for name in ("granian", "uvicorn", "httptools", "uvloop", "SQLAlchemy")
     )
     text = (
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with `{COMMAND}` "
@@ -1132,10 +1157,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--alone-hits", type=int, default=50_000, help="hits for the flusher-alone measurement"
     )
+    parser.add_argument(
+        "--http-servers",
+        type=lambda text: tuple(text.split(",")),
+        default=HTTP_SERVERS,
+        help="PIXELTRAIL_HTTP_SERVER values to run pixeltrail with, side by side, "
+        f"comma-separated (default: {','.join(HTTP_SERVERS)})",
+    )
     parser.add_argument("--write", action="store_true", help=f"update {DOCS.name} too")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration <= 0 or args.c < 1 or args.messages < 1:
         parser.error("--rounds, --duration, -c and --messages must be positive")
+    if not args.http_servers or not set(args.http_servers) <= set(HTTP_SERVERS):
+        parser.error(f"--http-servers must be some of {', '.join(HTTP_SERVERS)}")
+    http_servers: tuple[str, ...] = args.http_servers
     tools = find_tools()
     cores = os.sched_getaffinity(0)
     if args.server_cpu == args.client_cpu or not {args.server_cpu, args.client_cpu} <= cores:
@@ -1153,31 +1188,40 @@ def main(argv: Sequence[str] | None = None) -> None:
     load = load_average()
     links_count = args.messages
     series: dict[tuple[str, Kind], Series] = {
-        (server, kind): Series(server, kind) for server in ("nginx", "pixeltrail") for kind in KINDS
+        (server, kind): Series(server, kind)
+        for server in ("nginx", *http_servers)
+        for kind in KINDS
     }
     recordings: list[Recording] = []
     paced: dict[tuple[str, Kind], WrkResult] = {}
     with tempfile.TemporaryDirectory(prefix="pixeltrail-bench-") as folder:
         tmp = Path(folder)
         nginx = start_nginx(tools, args.server_cpu, tmp)
-        pixeltrail: Pixeltrail | None = None
+        # One pixeltrail per HTTP server, all on the server core; only the one under load works.
+        pixeltrails: dict[str, Pixeltrail] = {}
         try:
-            pixeltrail = start_pixeltrail(tools, args.server_cpu, tmp, args.background_cpus)
+            for http_server in http_servers:
+                pixeltrails[http_server] = start_pixeltrail(
+                    tools, args.server_cpu, tmp, args.background_cpus, http_server
+                )
+            links = pixeltrails[http_servers[0]].links
             scripts = tmp / "scripts"
             scripts.mkdir()
 
             def workload(kind: Kind, name: str, pause_ms: int = 0) -> Workload:
-                assert pixeltrail is not None
+                # Same key and paths for every pixeltrail; each has a database of its own, so
+                # each still sees the script's messages for the first time.
                 path = scripts / f"{name}-{kind}.lua"
-                return make_workload(pixeltrail.links, kind, links_count, path, pause_ms)
+                return make_workload(links, kind, links_count, path, pause_ms)
 
             def run(server: str, w: Workload, label: str, paced: bool = False) -> WrkResult:
-                assert pixeltrail is not None
                 if server == "nginx":
                     nginx.check_alive()
                     result = run_wrk(tools, args.client_cpu, nginx, w, args.duration, args.c)
                 else:
-                    result, recording = run_pixeltrail(tools, args, pixeltrail, w, label, paced)
+                    result, recording = run_pixeltrail(
+                        tools, args, pixeltrails[server], w, label, paced
+                    )
                     recordings.append(recording)
                 print(
                     f"{label:22} {server:10} {result.rps:9,.0f} req/s p50 {result.p50_ms:6.2f} "
@@ -1187,17 +1231,22 @@ def main(argv: Sequence[str] | None = None) -> None:
                 return result
 
             warmups = [workload("o", "warmup"), workload("c", "warmup")]
-            check_answers(nginx, pixeltrail, warmups)
+            for pixeltrail in pixeltrails.values():
+                check_answers(nginx, pixeltrail, warmups)
             for w in warmups:
-                for target in (nginx, pixeltrail.process):
-                    run_wrk(tools, args.client_cpu, target, w, args.warmup, args.c)
-                wait_drained(pixeltrail, 0)
+                run_wrk(tools, args.client_cpu, nginx, w, args.warmup, args.c)
+                for pixeltrail in pixeltrails.values():
+                    run_wrk(tools, args.client_cpu, pixeltrail.process, w, args.warmup, args.c)
+                    wait_drained(pixeltrail, 0)
+            runs = 2 * (1 + len(http_servers))
             print(
-                f"warmed up; {args.rounds} rounds of 4 runs of {args.duration:g} s",
+                f"warmed up; {args.rounds} rounds of {runs} runs of {args.duration:g} s",
                 file=sys.stderr,
             )
             for round_ in range(args.rounds):
-                servers = ["nginx", "pixeltrail"] if round_ % 2 == 0 else ["pixeltrail", "nginx"]
+                servers = ["nginx", *http_servers]
+                if round_ % 2:
+                    servers.reverse()
                 for kind in KINDS:
                     w = workload(kind, f"round{round_ + 1}")
                     for server in servers:
@@ -1207,18 +1256,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                 pause = pause_ms(args)
                 for kind in KINDS:
                     w = workload(kind, "paced", pause)
-                    for server in ("nginx", "pixeltrail"):
+                    for server in ("nginx", *http_servers):
                         label = f"/{kind}/ paced {args.paced_rate:,}/s"
                         paced[server, kind] = run(server, w, label, paced=True)
         finally:
             nginx.stop()
-            if pixeltrail is not None:
+            for pixeltrail in pixeltrails.values():
                 pixeltrail.process.stop()
                 pixeltrail.engine.dispose()
         alone = flusher_alone(args.alone_hits, args.messages, tmp) if args.alone_hits else None
 
     header, nginx_name = environment(args, tools, load)
-    section = header + "\n\n" + report(args, series, recordings, alone, nginx_name, paced)
+    section = (
+        header + "\n\n" + report(args, series, recordings, alone, nginx_name, paced, http_servers)
+    )
     print(section)
     if args.write:
         write_docs(section)

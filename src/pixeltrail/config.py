@@ -28,6 +28,16 @@ def _tracking_scheme(value: str) -> str:
     return value
 
 
+HTTP_SERVERS = ("granian", "uvicorn")
+
+
+def _http_server(value: str) -> str:
+    value = value.strip().lower() or HTTP_SERVERS[0]
+    if value not in HTTP_SERVERS:
+        raise ConfigError(f"PIXELTRAIL_HTTP_SERVER is granian or uvicorn, not {value!r}")
+    return value
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     value = env.get(name, "").strip().lower()
     if value in {"", "0", "false", "no", "off"}:
@@ -59,6 +69,8 @@ class Settings:
     - webhooks_allow_local (PIXELTRAIL_WEBHOOKS_ALLOW_LOCAL): 1 lets webhook endpoints be on
       loopback and private addresses, and loopback ones use plain http (local testing);
       default 0: https to public addresses only.
+    - http_server (PIXELTRAIL_HTTP_SERVER): what serves HTTP in `pixeltrail serve`, granian
+      (default: less CPU per request) or uvicorn; both run the same app in one process.
     """
 
     data_dir: Path
@@ -70,6 +82,7 @@ class Settings:
     dns_servers: tuple[str, ...] = ()
     tracking_scheme: str = "https"
     webhooks_allow_local: bool = False
+    http_server: str = HTTP_SERVERS[0]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +102,7 @@ class Settings:
             ),
             tracking_scheme=_tracking_scheme(env.get("PIXELTRAIL_TRACKING_SCHEME", "https")),
             webhooks_allow_local=_flag(env, "PIXELTRAIL_WEBHOOKS_ALLOW_LOCAL"),
+            http_server=_http_server(env.get("PIXELTRAIL_HTTP_SERVER", "")),
         )
 
     def key_ring(self) -> KeyRing:

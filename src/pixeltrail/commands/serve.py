@@ -10,7 +10,6 @@ import sys
 import threading
 
 import click
-import uvicorn
 
 from pixeltrail.commands.common import settings
 from pixeltrail.recording.background import (
@@ -22,6 +21,7 @@ from pixeltrail.recording.background import (
 from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import open_store
 from pixeltrail.web.app import Background, Server
+from pixeltrail.web.http_server import run_http_server
 
 LOG_LEVELS = ["debug", "info", "warning", "error"]
 
@@ -68,22 +68,11 @@ def serve(host: str, port: int, no_background: bool, log_level: str) -> None:
         background = BackgroundProcess(background_command(log_level), config.data_dir / STATUS_FILE)
     app = Server(config, background=background)
     click.echo(
-        f"pixeltrail listening on http://{host}:{port} (tracking base {app.settings.base_url})",
+        f"pixeltrail listening on http://{host}:{port} with {config.http_server} "
+        f"(tracking base {app.settings.base_url})",
         err=True,
     )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        http="httptools",
-        loop="uvloop",
-        lifespan="on",
-        access_log=False,
-        log_level=log_level,
-        server_header=False,
-        # X-Forwarded-For is read by the app, and only from PIXELTRAIL_TRUSTED_PROXIES.
-        proxy_headers=False,
-    )
+    run_http_server(config.http_server, app, host, port, log_level)
 
 
 @click.command()

@@ -1,0 +1,73 @@
+"""`serve` on either HTTP server (PIXELTRAIL_HTTP_SERVER): the same answers, the same client
+addresses behind a trusted proxy, and the same clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from pixeltrail.config import HTTP_SERVERS, ConfigError, Settings
+from pixeltrail.tracking.tokens import new_message_id
+from pixeltrail.web.tracking import PIXEL_GIF
+
+from .conftest import ServerProcess, recorded, running
+
+DESTINATION = "https://example.com/pricing?plan=pro&utm_source=email"
+
+
+@pytest.mark.parametrize("http_server", HTTP_SERVERS)
+def test_each_http_server_answers_records_and_stops_cleanly(
+    tmp_path: Path, sqlite_url: str, sqlite_db: Engine, http_server: str
+) -> None:
+    server = ServerProcess(
+        tmp_path / "data",
+        sqlite_url,
+        PIXELTRAIL_HTTP_SERVER=http_server,
+        PIXELTRAIL_TRUSTED_PROXIES="127.0.0.1",
+    ).start()
+    message_id = new_message_id()
+    try:
+        assert f"with {http_server} " in server.log()
+        background = server.background_pid()
+        pixel = httpx.get(
+            server.links.open_url(message_id),
+            headers={"User-Agent": "opener", "X-Forwarded-For": "203.0.113.9"},
+        )
+        assert (pixel.status_code, pixel.content) == (200, PIXEL_GIF)
+        assert pixel.headers["cache-control"] == "no-cache, no-store, must-revalidate, private"
+        head = httpx.head(server.links.open_url(message_id), headers={"User-Agent": "header"})
+        assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", "43")
+        click = httpx.get(
+            server.links.click_url(message_id, 2, DESTINATION), headers={"User-Agent": "clicker"}
+        )
+        assert (click.status_code, click.headers["location"]) == (302, DESTINATION)
+        assert click.headers["x-robots-tag"] == "noindex, nofollow"
+        bad = httpx.get(server.base_url + "/c/" + "A" * 40)
+        assert (bad.status_code, bad.headers["content-type"]) == (404, "text/html; charset=utf-8")
+        assert httpx.post(server.links.open_url(message_id)).status_code == 405
+        assert server.health()[0] == 200
+    finally:
+        server.stop()  # SIGTERM: answers finish, the spool is closed, the last flush runs
+    assert server.process is not None
+    assert server.process.returncode == -signal.SIGTERM
+    assert not running(background)
+    events = recorded(sqlite_db, message_id)
+    hits = sorted((e.hit.user_agent, e.hit.method, e.hit.ip) for e in events)
+    assert hits == [
+        ("clicker", "GET", "127.0.0.1"),
+        ("header", "HEAD", "127.0.0.1"),
+        ("opener", "GET", "203.0.113.9"),  # from X-Forwarded-For: the peer is a trusted proxy
+    ]
+    assert list((tmp_path / "data" / "spool").iterdir()) == []
+    assert "Traceback" not in server.log()
+
+
+def test_the_http_server_setting_names_its_choices() -> None:
+    assert Settings.from_env({}).http_server == "granian"
+    assert Settings.from_env({"PIXELTRAIL_HTTP_SERVER": "Uvicorn"}).http_server == "uvicorn"
+    with pytest.raises(ConfigError, match="PIXELTRAIL_HTTP_SERVER is granian or uvicorn"):
+        Settings.from_env({"PIXELTRAIL_HTTP_SERVER": "gunicorn"})
