@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixeltrail.tracking.charsets import UnsupportedCharset
-from pixeltrail.tracking.htmlpart import instrument_html
+from pixeltrail.tracking.htmlpart import _read_value, _value, instrument_html
 from pixeltrail.tracking.htmlscan import scan_python
-from pixeltrail.tracking.links import parse_tracking_url
+from pixeltrail.tracking.links import LinkBuilder, parse_tracking_url
 from pixeltrail.tracking.tokens import TokenSigner
-from pixeltrail.tracking.tracker import MessageTracker
+from pixeltrail.tracking.tracker import MessageTracker, TrackingOptions
 
 from .conftest import TrackerFactory
 
@@ -303,3 +305,31 @@ def test_undecodable_non_ascii_charset_is_refused_not_mangled(make_tracker: Trac
     html = "<body>テキスト</body>".encode("utf-16-le") + b"\x00\xd8"  # a lone surrogate
     with pytest.raises(UnsupportedCharset):
         instrument_html(html, make_tracker(), charset="utf-16-le")
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"https://a.example/", b"?q=1", b"&amp;", b"&", b"amp;", b"&copy", b"&#65;", b" ",
+             b"\t", b"\n", b"\x00", b"~", b"\\", b"\xe9", b"\xff", b"%20", b"=", b"#"]
+        ),
+        max_size=12,
+    ).map(b"".join),
+    st.sampled_from(["utf-8", "UTF-8", "latin-1", "cp1252", "shift_jis", "euc-kr", "ascii"]),
+)  # fmt: skip
+def test_plain_values_read_the_same_the_short_way(raw: bytes, charset: str) -> None:
+    assert _value(raw, charset) == _read_value(raw, charset)
+
+
+def test_link_decisions_are_per_tracking_base(make_tracker: TrackerFactory) -> None:
+    """A link that is ours under one base is someone else's under another: tracked there."""
+    html = b'<a href="https://t.example.com/c/abc">x</a>'
+    _, tracker = _run(make_tracker, html, opens=False)
+    assert tracker.tracked == []
+    other = LinkBuilder("https://other.example", tracker.links.signer)
+    elsewhere = MessageTracker(other, tracker.message_id, TrackingOptions(opens=False))
+    instrument_html(html, elsewhere)
+    assert _destinations(elsewhere) == ["https://t.example.com/c/abc"]
+    again = MessageTracker(tracker.links, tracker.message_id, TrackingOptions(opens=False))
+    assert instrument_html(html, again) == html

@@ -7,10 +7,13 @@ copied.
 
 from __future__ import annotations
 
+import functools
+
 from pixeltrail.tracking.charsets import sniff_html_charset, through_ascii_view
 from pixeltrail.tracking.entities import decode_attribute
 from pixeltrail.tracking.htmlscan import IMAGE, Scan, scan
-from pixeltrail.tracking.tracker import OPT_OUT_VALUES, MessageTracker
+from pixeltrail.tracking.links import LinkBuilder
+from pixeltrail.tracking.tracker import OPT_OUT_VALUES, MessageTracker, link_destination
 from pixeltrail.tracking.urls import browser_url
 
 PIXEL_STYLE = (
@@ -22,12 +25,46 @@ HONEYPOT_STYLE = (
 )
 
 
+# Printable ASCII: a value of these bytes alone needs no decoding beyond `&amp;`, and no
+# browser cleanup (no whitespace or control character to strip or remove).
+_PRINTABLE = bytes(range(0x21, 0x7F))
+
+
+@functools.lru_cache(maxsize=64)
+def _reads_printable_as_ascii(charset: str) -> bool:
+    try:
+        return _PRINTABLE.decode(charset) == _PRINTABLE.decode("ascii")
+    except (UnicodeDecodeError, LookupError):
+        return False
+
+
 def _value(raw: bytes, charset: str) -> str:
+    """The URL a browser reads from an attribute value; "" if it cannot be read exactly."""
+    if not raw.translate(None, _PRINTABLE) and _reads_printable_as_ascii(charset):
+        # The common case, without the general path's copies (same result).
+        if b"&" not in raw:
+            return raw.decode("ascii")
+        if raw.count(b"&") == raw.count(b"&amp;"):
+            return raw.replace(b"&amp;", b"&").decode("ascii")
+    return _read_value(raw, charset)
+
+
+def _read_value(raw: bytes, charset: str) -> str:
     try:
         text = raw.decode(charset)
     except (UnicodeDecodeError, LookupError):
         return ""  # a URL no one can read exactly is left alone
     return browser_url(decode_attribute(text))
+
+
+# A campaign instruments the same template for every recipient: what a link value means
+# (its destination, or None to leave it) is worked out once per value, not per message.
+_CACHED_VALUE_BYTES = 2048
+
+
+@functools.lru_cache(maxsize=4096)
+def _destination(raw: bytes, charset: str, links: LinkBuilder) -> str | None:
+    return link_destination(_value(raw, charset), links)
 
 
 def _tracking_markup(tracker: MessageTracker, has_pixel: bool, has_honeypot: bool) -> bytes:
@@ -62,12 +99,15 @@ def _rewrite(data: bytes, charset: str, tracker: MessageTracker, scanner: Scan) 
             and _value(data[track_start:track_stop], charset).strip().lower() in OPT_OUT_VALUES
         ):
             continue
-        url = _value(data[start:stop], charset)
-        if honeypot and tracker.is_honeypot_url(url):
+        raw = data[start:stop]
+        if honeypot and tracker.is_honeypot_url(_value(raw, charset)):
             has_honeypot = True
         if not clicks:
             continue
-        destination = tracker.destination_for(url)
+        if len(raw) <= _CACHED_VALUE_BYTES:
+            destination = _destination(raw, charset, tracker.links)
+        else:
+            destination = link_destination(_value(raw, charset), tracker.links)
         if destination is not None:
             edits.append((start, stop, tracker.click_url(destination).encode("ascii")))
     if markup := _tracking_markup(tracker, has_pixel, has_honeypot):

@@ -47,11 +47,7 @@ class MessageTracker:
 
     def destination_for(self, url: str) -> str | None:
         """The destination to track for a browser-ready URL, or None to leave it alone."""
-        if _MERGE_TAG.search(url) or self.links.is_tracking_url(url):
-            return None
-        if http_destination_error(url):
-            return None
-        return url
+        return link_destination(url, self.links)
 
     def click_url(self, destination: str) -> str:
         position = len(self.tracked) + 1
@@ -73,6 +69,15 @@ class MessageTracker:
         except InvalidToken:
             return False
         return claims.honeypot
+
+
+def link_destination(url: str, links: LinkBuilder) -> str | None:
+    """The destination to track for a browser-ready URL, or None to leave it alone."""
+    if _MERGE_TAG.search(url) or links.is_tracking_url(url):
+        return None
+    if http_destination_error(url):
+        return None
+    return url
 
 
 def has_merge_tag(text: str) -> bool:
