@@ -19,6 +19,9 @@ from pixeltrail.platform.ids import new_id, now_ms
 from pixeltrail.store.schema import accounts, api_keys, users
 
 KEY_PREFIX = "pt_"
+# A key's last use is written at most this often: a write per API request would be too many.
+LAST_USED_EVERY_MS = 3600 * 1000
+MAX_KEY_NAME = 200
 _hasher = PasswordHasher()
 
 
@@ -59,6 +62,7 @@ def _key_hash(key: str) -> str:
 
 def create_api_key(conn: Connection, account_id: str, name: str = "default") -> str:
     """A new API key for the account; this is the only time it is ever seen."""
+    name = key_name(name)
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
     conn.execute(
@@ -74,19 +78,97 @@ def create_api_key(conn: Connection, account_id: str, name: str = "default") -> 
     return key
 
 
-def authenticate(conn: Connection, key: str) -> str:
-    """The account id an API key belongs to; Unauthorized for anything else."""
+@dataclass(frozen=True)
+class KeyUse:
+    """Who an API key authenticates, and whether its last use should be written now."""
+
+    account_id: str
+    key_id: str
+    record_use: bool
+
+
+def authenticate_key(conn: Connection, key: str, now: int | None = None) -> KeyUse:
+    """The account an API key belongs to; Unauthorized for anything else (revoked keys too)."""
     parts = key.split("_", 2)
     if len(parts) != 3 or f"{parts[0]}_" != KEY_PREFIX:
         raise Unauthorized("not a pixeltrail API key")
     row = conn.execute(
-        select(api_keys.c.id, api_keys.c.account_id, api_keys.c.key_hash).where(
-            api_keys.c.prefix == parts[1], api_keys.c.revoked_at_ms.is_(None)
-        )
+        select(
+            api_keys.c.id, api_keys.c.account_id, api_keys.c.key_hash, api_keys.c.last_used_at_ms
+        ).where(api_keys.c.prefix == parts[1], api_keys.c.revoked_at_ms.is_(None))
     ).first()
     if row is None or not hmac.compare_digest(row.key_hash, _key_hash(key)):
         raise Unauthorized("unknown or revoked API key")
-    return str(row.account_id)
+    now = now_ms() if now is None else now
+    stale = row.last_used_at_ms is None or row.last_used_at_ms <= now - LAST_USED_EVERY_MS
+    return KeyUse(str(row.account_id), str(row.id), stale)
+
+
+def authenticate(conn: Connection, key: str) -> str:
+    """The account id an API key belongs to; Unauthorized for anything else."""
+    return authenticate_key(conn, key).account_id
+
+
+def record_key_use(conn: Connection, key_id: str, now: int | None = None) -> None:
+    """Note that a key was used (shown as "last used", to the hour)."""
+    conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id)
+        .values(last_used_at_ms=now_ms() if now is None else now)
+    )
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as listed: never the key itself, only the prefix that names it."""
+
+    id: str
+    name: str
+    prefix: str
+    created_at_ms: int
+    last_used_at_ms: int | None
+    revoked_at_ms: int | None
+
+    @property
+    def shown(self) -> str:
+        return f"{KEY_PREFIX}{self.prefix}_…"
+
+
+def _api_key(row: Any) -> ApiKey:
+    return ApiKey(
+        row.id, row.name, row.prefix, row.created_at_ms, row.last_used_at_ms, row.revoked_at_ms
+    )
+
+
+def key_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("give the key a name, such as the program that will use it", "name")
+    name = " ".join(value.split())
+    if len(name) > MAX_KEY_NAME:
+        raise Invalid(f"a key name has at most {MAX_KEY_NAME} characters", "name")
+    return name
+
+
+def list_api_keys(conn: Connection, account_id: str) -> list[ApiKey]:
+    """The account's keys, newest first, revoked ones included (their record stays)."""
+    rows = conn.execute(
+        select(api_keys)
+        .where(api_keys.c.account_id == account_id)
+        .order_by(api_keys.c.created_at_ms.desc(), api_keys.c.id.desc())
+    )
+    return [_api_key(row) for row in rows]
+
+
+def revoke_api_key(conn: Connection, account_id: str, key_id: str) -> ApiKey:
+    """Stop a key working at once; NotFound for another account's key."""
+    row = conn.execute(
+        select(api_keys).where(api_keys.c.id == key_id, api_keys.c.account_id == account_id)
+    ).first()
+    if row is None:
+        raise NotFound("no such API key", "id")
+    if row.revoked_at_ms is None:
+        conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked_at_ms=now_ms()))
+    return _api_key(conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one())
 
 
 def hash_password(password: str) -> str:

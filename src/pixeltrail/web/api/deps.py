@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.accounts import authenticate
+from pixeltrail.platform.accounts import authenticate_key, record_key_use
 from pixeltrail.platform.errors import Unauthorized
-from pixeltrail.store.db import write_transaction
+from pixeltrail.store.db import SQLITE_BEGIN, write_transaction
 
 
 def engine_of(request: Request) -> Engine:
@@ -47,7 +47,21 @@ def account_id(request: Request, conn: Conn) -> str:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
-    return authenticate(conn, key.strip())
+    use = authenticate_key(conn, key.strip())
+    if use.record_use:
+        _record_use(request, conn, use.key_id)
+    return use.account_id
+
+
+def _record_use(request: Request, conn: Connection, key_id: str) -> None:
+    """Write the key's last use (hourly at most). A SQLite transaction that began as a read
+    must not turn into a write (it fails when another write came in between): one of its own."""
+    writing = conn.get_execution_options().get(SQLITE_BEGIN) == "IMMEDIATE"
+    if conn.dialect.name != "sqlite" or writing:
+        record_key_use(conn, key_id)
+    else:
+        with write_transaction(engine_of(request)) as own:
+            record_key_use(own, key_id)
 
 
 AccountId = Annotated[str, Depends(account_id)]

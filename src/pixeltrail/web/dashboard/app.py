@@ -13,7 +13,15 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pixeltrail.config import Settings
-from pixeltrail.web.dashboard import auth, campaigns, contacts, domains, outbox, reports
+from pixeltrail.web.dashboard import (
+    account_settings,
+    auth,
+    campaigns,
+    contacts,
+    domains,
+    outbox,
+    reports,
+)
 from pixeltrail.web.dashboard.pages import error_page, not_found
 from pixeltrail.web.dashboard.throttle import SignInThrottle
 
@@ -23,6 +31,7 @@ STATIC = Path(__file__).parent / "static"
 ROUTES: list[BaseRoute] = [
     *auth.routes,
     *campaigns.routes,
+    *account_settings.routes,
     *contacts.routes,
     *domains.routes,
     *reports.routes,
