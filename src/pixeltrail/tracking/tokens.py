@@ -215,7 +215,8 @@ class TokenSigner:
     def __init__(self, keys: KeyRing) -> None:
         self._keys = keys
         key = keys.signing_key
-        self._signing = (key.key_id, key.subkey(_PURPOSE))
+        # Keyed once: each token copies this state (the key's two blocks already hashed).
+        self._signing = (key.key_id, hmac.new(key.subkey(_PURPOSE), digestmod=hashlib.sha256))
         # Derived once: the subkeys of the listed keys with each id (a ring never changes).
         self._verifying: dict[bytes, tuple[bytes, ...]] = {}
 
@@ -229,9 +230,11 @@ class TokenSigner:
         return subkeys
 
     def _sign(self, kind: Kind, message_id: str, payload: bytes = b"") -> str:
-        key_id, subkey = self._signing
+        key_id, keyed = self._signing
         body = bytes([VERSION << 4 | kind]) + key_id + _message_id_bytes(message_id) + payload
-        return _b64encode(body + hmac.digest(subkey, body, hashlib.sha256)[:MAC_BYTES])
+        mac = keyed.copy()
+        mac.update(body)
+        return _b64encode(body + mac.digest()[:MAC_BYTES])
 
     def open_token(self, message_id: str) -> str:
         return self._sign(Kind.OPEN, message_id)
