@@ -141,12 +141,22 @@ def _serve(database: Database, tmp_path: Path) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is needed for the dashboard tests ({CHROMIUM}); .ci/run installs it")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with sync_playwright() as running:
+        yield running
+
+
+def launch_chromium(playwright: Any, *extra_args: str) -> Any:
+    """Debian's Chromium (no browser download here), quiet on a machine without network."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    chromium = launch_chromium(playwright)
+    yield chromium
+    chromium.close()
