@@ -202,30 +202,32 @@ static Py_ssize_t to_gt(const uchar *d, Py_ssize_t p, Py_ssize_t end) {
     return gt >= 0 ? gt + 1 : end;
 }
 
-static const char *const RAW_TEXT[] = {"script", "style",   "textarea", "title",
-                                       "xmp",    "iframe",  "noembed",  "noframes"};
-
-/* A raw-text element's start tag at p ('<' + name): the position of its end tag (or the
- * bound), or -1 if this is no such start tag. */
-static Py_ssize_t raw_text(const uchar *d, Py_ssize_t p, Py_ssize_t end, Memo *m) {
-    for (size_t i = 0; i < sizeof RAW_TEXT / sizeof RAW_TEXT[0]; i++) {
-        const char *name = RAW_TEXT[i];
-        if (!iword(d, p + 1, end, name)) {
-            continue;
+/* The raw-text element (no markup inside) a start tag name of n bytes names, or NULL. */
+static const char *raw_text_name(const uchar *d, Py_ssize_t p, Py_ssize_t n) {
+    static const char *const names[] = {"script",  "style", "textarea", "title",
+                                        "xmp",     "iframe", "noembed", "noframes"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if ((Py_ssize_t)strlen(names[i]) == n && iequal(d, p, p + n, names[i], n)) {
+            return names[i];
         }
-        Py_ssize_t n = (Py_ssize_t)strlen(name);
-        Py_ssize_t q = tag_rest(d, p + 1 + n, end, NULL, m);
-        if (q < 0) {
-            return -1;
-        }
-        for (q = find_byte(d, q, end, '<'); q >= 0; q = find_byte(d, q + 1, end, '<')) {
-            if (q + 1 < end && d[q + 1] == '/' && iword(d, q + 2, end, name)) {
-                return q;
-            }
-        }
-        return end;
     }
-    return -1;
+    return NULL;
+}
+
+/* A raw-text element's content from p (after its start tag's name) : the position of its
+ * end tag (or the bound), or -1 if the start tag does not end. */
+static Py_ssize_t raw_text(const uchar *d, Py_ssize_t p, Py_ssize_t end, const char *name,
+                           Memo *m) {
+    Py_ssize_t q = tag_rest(d, p, end, NULL, m);
+    if (q < 0) {
+        return -1;
+    }
+    for (q = find_byte(d, q, end, '<'); q >= 0; q = find_byte(d, q + 1, end, '<')) {
+        if (q + 1 < end && d[q + 1] == '/' && iword(d, q + 2, end, name)) {
+            return q;
+        }
+    }
+    return end;
 }
 
 /* The name of a tag at p (after '<'): its end. */
@@ -380,15 +382,17 @@ static int scan_range(Scan *s, Py_ssize_t pos, Py_ssize_t end, int top_level, Me
             continue;
         }
         /* '<' + a letter: a start tag */
-        Py_ssize_t q = raw_text(d, pos, end, m);
-        if (q >= 0) {
-            pos = q;
+        Py_ssize_t stop = name_end(d, pos + 1, end, m);
+        Py_ssize_t n = stop - (pos + 1), q;
+        const char *raw = n >= 3 && n <= 8 && stop < end ? raw_text_name(d, pos + 1, n) : NULL;
+        if (raw != NULL) {
+            q = raw_text(d, stop, end, raw, m);
+            pos = q >= 0 ? q : pos + 1;
             continue;
         }
-        if (iword(d, pos + 1, end, "plaintext")) {
+        if (n == 9 && stop < end && iequal(d, pos + 1, stop, "plaintext", 9)) {
             return 0; /* the rest is text, for good */
         }
-        Py_ssize_t stop = name_end(d, pos + 1, end, m);
         if (is_interesting(d, pos + 1, stop, end, s->with_img)) {
             Attrs attrs;
             memset(&attrs, 0, sizeof attrs);
