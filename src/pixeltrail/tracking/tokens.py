@@ -66,6 +66,9 @@ class Kind(IntEnum):
     UNSUBSCRIBE = 3
 
 
+_OPEN, _CLICK, _UNSUBSCRIBE = int(Kind.OPEN), int(Kind.CLICK), int(Kind.UNSUBSCRIBE)
+
+
 class InvalidToken(ValueError):
     """A token that does not verify; `reason` says why in words."""
 
@@ -217,17 +220,21 @@ class TokenSigner:
         key = keys.signing_key
         # Keyed once: each token copies this state (the key's two blocks already hashed).
         self._signing = (key.key_id, hmac.new(key.subkey(_PURPOSE), digestmod=hashlib.sha256))
-        # Derived once: the subkeys of the listed keys with each id (a ring never changes).
-        self._verifying: dict[bytes, tuple[bytes, ...]] = {}
+        # Keyed once per listed key id (a ring never changes): the id in hex for the claims,
+        # and a keyed HMAC of each key with that id, copied for every token verified.
+        self._verifying: dict[bytes, tuple[str, tuple[hmac.HMAC, ...]]] = {}
 
-    def _subkeys(self, key_id: bytes) -> tuple[bytes, ...]:
-        subkeys = self._verifying.get(key_id)
-        if subkeys is None:
+    def _verifiers(self, key_id: bytes) -> tuple[str, tuple[hmac.HMAC, ...]]:
+        found = self._verifying.get(key_id)
+        if found is None:
             candidates = self._keys.candidates(key_id)
-            subkeys = tuple(k.subkey(_PURPOSE) for k in candidates)
+            keyed = tuple(
+                hmac.new(k.subkey(_PURPOSE), digestmod=hashlib.sha256) for k in candidates
+            )
+            found = (key_id.hex(), keyed)
             if candidates:  # unknown ids are not kept: anyone can send any number of them
-                self._verifying[key_id] = subkeys
-        return subkeys
+                self._verifying[key_id] = found
+        return found
 
     def _sign(self, kind: Kind, message_id: str, payload: bytes = b"") -> str:
         key_id, keyed = self._signing
@@ -271,24 +278,25 @@ class TokenSigner:
         if version != VERSION:
             raise InvalidToken(f"token version {version} is not supported")
         body, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
-        key_id = data[1 : 1 + KEY_ID_BYTES]
-        subkeys = self._subkeys(key_id)
-        if not subkeys:
-            raise InvalidToken(f"token was signed with key {key_id.hex()}, which is not listed")
-        for subkey in subkeys:
-            if hmac.compare_digest(hmac.digest(subkey, body, hashlib.sha256)[:MAC_BYTES], mac):
+        key_id_hex, keyed = self._verifiers(data[1 : 1 + KEY_ID_BYTES])
+        if not keyed:
+            raise InvalidToken(f"token was signed with key {key_id_hex}, which is not listed")
+        for key in keyed:
+            candidate = key.copy()
+            candidate.update(body)
+            if hmac.compare_digest(candidate.digest()[:MAC_BYTES], mac):
                 break
         else:
             raise InvalidToken("token signature does not match (tampered or forged)")
         message_id = _b64encode(data[1 + KEY_ID_BYTES : _HEADER])
-        if kind in (Kind.OPEN, Kind.UNSUBSCRIBE):
+        if kind in (_OPEN, _UNSUBSCRIBE):  # ints: no enum lookups
             if len(body) != _HEADER:
                 raise InvalidToken("token has unexpected payload")
-            name: Literal["open", "unsubscribe"] = "open" if kind == Kind.OPEN else "unsubscribe"
-            return LinkClaims(name, message_id, key_id.hex())
-        if kind != Kind.CLICK:
+            name: Literal["open", "unsubscribe"] = "open" if kind == _OPEN else "unsubscribe"
+            return LinkClaims(name, message_id, key_id_hex)
+        if kind != _CLICK:
             raise InvalidToken(f"token kind {kind} is unknown")
-        return self._click_claims(body, message_id, key_id.hex())
+        return self._click_claims(body, message_id, key_id_hex)
 
     def _click_claims(self, body: bytes, message_id: str, key_id: str) -> LinkClaims:
         # Only reached for bodies this instance signed, so malformed payloads mean a bug
