@@ -4,6 +4,7 @@ column mapping, and the suppression list."""
 from __future__ import annotations
 
 import html
+import json
 import re
 import stat
 
@@ -195,6 +196,13 @@ def test_uploads_are_the_accounts_own_and_bad_files_are_refused(site: Site) -> N
     )
     assert answer.status_code == 422
     assert "is not UTF-8 text: byte 0xE9 on line 2" in html.unescape(answer.text)
+    # Kept an hour at most: later, the page is gone and so is the file.
+    upload_id = path.rsplit("/", 1)[1]
+    record = imports_dir(site.settings) / f"{upload_id}.json"
+    kept = json.loads(record.read_text())
+    record.write_text(json.dumps({**kept, "created": kept["created"] - 3601}))
+    assert owner.get(path).status_code == 404
+    assert not (imports_dir(site.settings) / f"{upload_id}.csv").exists()
     empty = owner.post("/contacts/import", {}, token_from="/contacts/import")
     assert empty.status_code == 422
     assert "choose a CSV file" in empty.text

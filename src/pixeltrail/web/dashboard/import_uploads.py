@@ -71,7 +71,10 @@ def load_upload(settings: Settings, account_id: str, upload_id: str) -> tuple[Up
     except (OSError, ValueError):
         raise NotFound(GONE) from None
     created = float(record.get("created", 0))
-    if record.get("account_id") != account_id or time.time() - created > KEEP_SECONDS:
+    if time.time() - created > KEEP_SECONDS:
+        discard_upload(settings, upload_id)
+        raise NotFound(GONE)
+    if record.get("account_id") != account_id:
         raise NotFound(GONE)
     upload = Upload(upload_id, account_id, str(record.get("filename", "")), len(data), created)
     return upload, data

@@ -64,3 +64,15 @@ function startLivePreview(form) {
   });
 }
 document.querySelectorAll("form[data-live-preview]").forEach(startLivePreview);
+
+// Contact import mapping (table.mapping): a column's custom field name matters only while
+// "Custom field" is chosen for it, so its input is off otherwise (the server ignores it then).
+function syncMappingRow(select) {
+  const row = select.closest("tr");
+  const name = row && row.querySelector("input[name^='name_']");
+  if (name) name.disabled = select.value !== "custom";
+}
+document.querySelectorAll("table.mapping select").forEach((select) => {
+  syncMappingRow(select);
+  select.addEventListener("change", () => syncMappingRow(select));
+});

@@ -1,0 +1,69 @@
+"""The contact import's mapping step in Chromium: upload, choose what columns hold, import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from pixeltrail.store.schema import contacts
+
+from .conftest import PASSWORD, Site
+
+CSV = (
+    "Correo,Nombre,Org,Plan,Notas\n"
+    "ada@example.com,Ada,Engines,gold,first\n"
+    "not-an-email,Bob,Nowhere,silver,x\n"
+    "grace@example.com,Grace,Navy,,z\n"
+)
+
+
+def test_import_mapping_step_in_a_browser(sqlite_site: Site, browser: Any) -> None:
+    context = browser.new_context(base_url=sqlite_site.url)
+    try:
+        page = context.new_page()
+        page.goto("/setup")
+        page.fill('input[name="account_name"]', "Acme")
+        page.fill('input[name="email"]', "owner@acme.example")
+        page.fill('input[name="password"]', PASSWORD)
+        page.click('button[type="submit"]')
+        page.wait_for_url("**/campaigns")
+
+        page.goto("/contacts/import")
+        page.set_input_files(
+            'input[name="file"]',
+            {"name": "people.csv", "mimeType": "text/csv", "buffer": CSV.encode()},
+        )
+        page.click("text=Upload")
+        page.wait_for_url("**/contacts/import/*")
+        assert page.locator("h2").first.inner_text() == "What does each column hold?"
+        # No header name is known: each column is guessed a custom field named after it.
+        assert page.input_value('select[name="map_3"]') == "custom"
+        assert page.input_value('input[name="name_3"]') == "plan"
+        page.select_option('select[name="map_0"]', "email")
+        page.select_option('select[name="map_1"]', "first_name")
+        page.select_option('select[name="map_2"]', "company")
+        page.fill('input[name="name_3"]', "tier")
+        page.select_option('select[name="map_4"]', "ignore")
+        # The name of a column that is not a custom field cannot be typed (app.js).
+        assert page.is_disabled('input[name="name_0"]')
+        assert page.is_enabled('input[name="name_3"]')
+        page.click('#mapping button[type="submit"]')
+        page.wait_for_selector("#import-created")
+        assert page.inner_text("#import-created") == "2"
+        assert page.inner_text("#import-rejected") == "1"
+        rejected = page.locator("table.rejected tbody tr")
+        assert rejected.count() == 1
+        assert rejected.first.locator("td").first.inner_text() == "3"
+        assert "is not a valid email address" in rejected.first.inner_text()
+
+        page.click("text=See contacts")
+        page.wait_for_url("**/contacts")
+        assert page.locator("table.contacts tbody tr").count() == 2
+    finally:
+        context.close()
+    with sqlite_site.engine.connect() as conn:
+        found = {row.email: row for row in conn.execute(select(contacts))}
+    assert set(found) == {"ada@example.com", "grace@example.com"}
+    assert found["ada@example.com"].fields == {"tier": "gold"}
+    assert found["ada@example.com"].company == "Engines"
