@@ -6,9 +6,17 @@ import html
 import re
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from pixeltrail.store.schema import accounts, api_keys, mailboxes, users, webhook_endpoints
+from pixeltrail.store.db import write_transaction
+from pixeltrail.store.schema import (
+    accounts,
+    api_keys,
+    mailboxes,
+    users,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 
 from .conftest import PASSWORD, Site
 from .tenants import another_account
@@ -245,6 +253,18 @@ def test_a_webhook_endpoint_its_secret_once_and_its_delivery_log(site: Site) -> 
     assert "webhook.test" in log
     assert ">pending<" in log
     assert "No deliveries delivered yet" in owner.get(f"{path}?status=delivered").text
+    # A delivery that failed for good can be sent again from the log.
+    with write_transaction(site.engine) as conn:
+        conn.execute(
+            update(webhook_deliveries).values(status="failed", last_error="connection refused")
+        )
+    failed = owner.get(f"{path}?status=failed").text
+    assert "connection refused" in failed
+    retry = re.search(r'action="(/settings/webhooks/[^"]+/retry)"', failed)
+    assert retry is not None
+    assert owner.post(retry.group(1), token_from=path).status_code == 303
+    with site.engine.connect() as conn:
+        assert conn.execute(select(webhook_deliveries.c.status)).scalar() == "pending"
 
     mallory = another_account(site)
     assert mallory.get(path).status_code == 404

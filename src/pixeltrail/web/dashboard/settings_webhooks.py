@@ -15,6 +15,7 @@ from pixeltrail.platform.webhooks import (
     get_endpoint,
     list_deliveries,
     list_endpoints,
+    retry_delivery,
     send_test,
 )
 from pixeltrail.web.dashboard.pages import Ctx, page, route
@@ -96,6 +97,17 @@ def endpoint_test(ctx: Ctx) -> Response:
 
 
 @page
+def delivery_retry(ctx: Ctx) -> Response:
+    endpoint_id = ctx.params["endpoint_id"]
+    if ctx.form is not None:
+        with ctx.write() as conn:
+            retry_delivery(conn, ctx.account_id, endpoint_id, ctx.params["delivery_id"])
+    return ctx.redirect(
+        f"/settings/webhooks/{endpoint_id}", flash="Sent again shortly, with the same id"
+    )
+
+
+@page
 def endpoint_delete(ctx: Ctx) -> Response:
     endpoint_id = ctx.params["endpoint_id"]
     if ctx.form is None:
@@ -111,4 +123,5 @@ routes = [
     route("/settings/webhooks/{endpoint_id}", endpoint_page, ("GET",)),
     route("/settings/webhooks/{endpoint_id}/test", endpoint_test),
     route("/settings/webhooks/{endpoint_id}/delete", endpoint_delete),
+    route("/settings/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry", delivery_retry),
 ]
