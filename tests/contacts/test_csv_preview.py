@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pixeltrail.platform.columns import guess_target
-from pixeltrail.platform.csv_import import preview_csv
+from pixeltrail.platform.csv_import import check_contacts_csv, preview_csv
 from pixeltrail.platform.errors import Invalid
 
 
@@ -44,3 +44,17 @@ def test_preview_refuses_what_the_import_would_refuse() -> None:
 )
 def test_guessed_targets(header: str, target: str) -> None:
     assert guess_target(header) == target
+
+
+def test_a_repeated_header_name_is_mapped_by_position() -> None:
+    data = b"Email,Phone,Phone,#9\nada@example.com,111,222,x\n"
+    checked = check_contacts_csv(data, {"Phone": "fields.phone", "#3": "fields.mobile"})
+    assert checked.contacts[0].fields == {"phone": "111", "mobile": "222", "f_9": "x"}
+    # A header called "#9" is that column, not the ninth; a position past the end is unknown.
+    named = check_contacts_csv(data, {"#3": "ignore", "#9": "fields.other", "Phone": "ignore"})
+    assert named.contacts[0].fields == {"other": "x"}
+    with pytest.raises(Invalid, match="which the header does not have"):
+        check_contacts_csv(data, {"#5": "ignore"})
+    # Without a mapping the repeat is refused, saying how to fix it.
+    with pytest.raises(Invalid, match=r"columns 2 \('Phone'\) and 3 \('Phone'\) both hold"):
+        check_contacts_csv(data)

@@ -179,6 +179,17 @@ def test_import_with_a_column_mapping_lists_rejected_rows(site: Site) -> None:
     assert owner.get(path).status_code == 404
 
 
+def test_a_header_that_repeats_a_name_maps_each_column(site: Site) -> None:
+    owner = site.sign_up()
+    path = upload(owner, "Email,Phone,Phone\nada@example.com,111,222\n")
+    page = owner.get(path).text
+    assert page.count("<strong>Phone</strong>") == 2
+    form = {"map_0": "email", "map_1": "custom", "name_1": "phone"}
+    done = owner.post(path, {**form, "map_2": "custom", "name_2": "mobile"})
+    assert done.status_code == 200, done.text
+    assert rows(site)["ada@example.com"]["fields"] == {"phone": "111", "mobile": "222"}
+
+
 def test_uploads_are_the_accounts_own_and_bad_files_are_refused(site: Site) -> None:
     owner = site.sign_up()
     path = upload(owner, "email,name\nada@example.com,Ada\n")

@@ -8,6 +8,9 @@ writes) is that custom field. Any other column is a custom field named after its
 
 Left out: columns with an empty header (a trailing separator), and the bookkeeping columns an
 export adds (id, suppressed, created_at, updated_at). A mapping overrides any of this.
+
+A mapping names a column by its header; `#<n>` names the n-th column (from 1) when no header is
+called that, for a file whose header repeats a name.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ SYNONYMS = {
 _BY_SYNONYM = {word: target for target, words in SYNONYMS.items() for word in words}
 _BOOKKEEPING = {"id", "suppressed", "createdat", "updatedat"}
 _NOTHING = "nothing was imported"
+_POSITION = re.compile(r"#([1-9][0-9]{0,3})")
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,9 @@ def _mapped(header: list[str], mapping: Mapping[str, str]) -> dict[int, Column |
             raise Invalid("mapping is an object of column names to fields", "mapping")
         exact = [i for i, cell in enumerate(header) if cell == name.strip()]
         near = exact or [i for i, cell in enumerate(header) if _fold(cell) == _fold(name)]
+        position = _POSITION.fullmatch(name.strip())
+        if not near and position and int(position.group(1)) <= len(header):
+            near = [int(position.group(1)) - 1]
         if not near:
             listed = ", ".join(repr(cell) for cell in header if cell)[:500]
             raise Invalid(

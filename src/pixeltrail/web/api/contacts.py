@@ -3,7 +3,8 @@
 POST /contacts/import takes the CSV file itself as the body (Content-Type text/csv; a
 `charset` parameter names its encoding, else UTF-8 or a BOM decides) and, optionally, a
 `mapping` query parameter: a JSON object of column names to fields, such as
-{"Email Address": "email", "Org": "company", "Plan": "fields.plan", "Notes": "ignore"}.
+{"Email Address": "email", "Org": "company", "Plan": "fields.plan", "Notes": "ignore"};
+"#3" names the third column, for a header that repeats a name.
 The file is checked before the write lock is taken, then saved in one transaction.
 """
 

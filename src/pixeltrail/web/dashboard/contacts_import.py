@@ -90,11 +90,13 @@ def _choices(preview: Preview, ctx: Ctx | None = None) -> list[ColumnChoice]:
 
 
 def _mapping(choices: list[ColumnChoice]) -> dict[str, str]:
-    """The importer's mapping (column name → value); a repeated name maps like its first."""
+    """The importer's mapping: column name → value, or `#<n>` for a name the header repeats."""
     mapping: dict[str, str] = {}
+    names = [choice.header for choice in choices]
     for choice in choices:
-        if choice.header in mapping:
-            continue
+        key = choice.header
+        if names.count(key) > 1 and names.index(key) != choice.position:
+            key = f"#{choice.position + 1}"
         if choice.target == CUSTOM:
             if not choice.custom_name:
                 raise Invalid(
@@ -102,9 +104,9 @@ def _mapping(choices: list[ColumnChoice]) -> dict[str, str]:
                     "give the field a name",
                     "mapping",
                 )
-            mapping[choice.header] = f"fields.{choice.custom_name}"
+            mapping[key] = f"fields.{choice.custom_name}"
         elif choice.target in {"email", IGNORE, *NAMES}:
-            mapping[choice.header] = choice.target
+            mapping[key] = choice.target
         else:
             raise Invalid(f"column {choice.position + 1}: choose what it holds", "mapping")
     return mapping
