@@ -190,6 +190,17 @@ def test_a_header_that_repeats_a_name_maps_each_column(site: Site) -> None:
     assert rows(site)["ada@example.com"]["fields"] == {"phone": "111", "mobile": "222"}
 
 
+def test_a_file_of_mostly_bad_rows_lists_the_first_thousand(site: Site) -> None:
+    owner = site.sign_up()
+    path = upload(owner, "email\n" + "nobody\n" * 1005 + "ok@example.com\n")
+    done = owner.post(path, {"map_0": "email"})
+    assert done.status_code == 200
+    assert '<div class="value" id="import-rejected">1005</div>' in done.text
+    assert done.text.count('<tr><td class="num">') == 1000
+    assert "… and 5 more rows after line 1001" in done.text
+    assert set(rows(site)) == {"ok@example.com"}
+
+
 def test_uploads_are_the_accounts_own_and_bad_files_are_refused(site: Site) -> None:
     owner = site.sign_up()
     path = upload(owner, "email,name\nada@example.com,Ada\n")

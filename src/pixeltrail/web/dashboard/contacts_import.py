@@ -26,6 +26,8 @@ from pixeltrail.web.dashboard.import_uploads import (
 from pixeltrail.web.dashboard.pages import Ctx, page, route, upload_page
 
 CUSTOM = "custom"
+# The result page lists this many rejected rows at most: a broken file may reject them all.
+SHOWN_REJECTIONS = 1000
 TARGETS = (
     ("email", "Email address"),
     ("first_name", "First name"),
@@ -141,7 +143,11 @@ def import_mapping(ctx: Ctx) -> Response:
         return mapping_page(exc.status, exc)
     discard_upload(ctx.settings, upload_id)
     return ctx.render(
-        "contacts/import_result.html", upload=upload, result=result, rows=checked.rows
+        "contacts/import_result.html",
+        upload=upload,
+        result=result,
+        rows=checked.rows,
+        shown_rejections=SHOWN_REJECTIONS,
     )
 
 
