@@ -12,10 +12,19 @@ from sqlalchemy import Engine, func, select, update
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.ids import now_ms
+from pixeltrail.platform.mailboxes import secret_box
 from pixeltrail.platform.scheduler import DAY_MS, schedule_due
-from pixeltrail.sending.worker import SendWorker, claim, mark_sending, reconcile
+from pixeltrail.platform.webhooks import create_endpoint
+from pixeltrail.sending.worker import CONCURRENCY, SendWorker, claim, mark_sending, reconcile
 from pixeltrail.store.db import write_transaction
-from pixeltrail.store.schema import campaigns, contacts, enrollments, messages, suppressions
+from pixeltrail.store.schema import (
+    campaigns,
+    contacts,
+    enrollments,
+    messages,
+    suppressions,
+    webhook_deliveries,
+)
 from pixeltrail.tracking.links import parse_tracking_url
 
 from ..chain import make_chain
@@ -273,3 +282,57 @@ def test_do_not_track_contacts_get_untracked_messages(
     html = smtp_server.inbox.received[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert 'href="https://example.com/x?a=1&amp;b=2"' in html
     assert "/o/" not in html and "/c/" not in html
+
+
+def test_a_batch_larger_than_the_connections_records_every_outcome_once(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    # More messages than a worker has connections, so outcomes and intents share writes:
+    # each message still ends with its own status, and only the sent ones make webhooks.
+    emails = [f"r{n:02}@example.org" for n in range(3 * CONCURRENCY + 5)]
+    smtp_server.inbox.refuse["r01@example.org"] = "550 5.1.1 No such user"
+    smtp_server.inbox.refuse["r02@example.org"] = "451 4.3.0 Try later"
+    with write_transaction(engine) as conn:
+        chain = make_chain(conn, settings, smtp_url=smtp_server.url, emails=emails)
+        create_endpoint(
+            conn,
+            chain.account_id,
+            "https://hooks.example.com/x",
+            ["message.sent"],
+            secret_box(settings),
+        )
+    _schedule(engine, settings, now_ms())
+    with write_transaction(engine) as conn:  # suppressed once scheduled: never sent
+        conn.execute(
+            suppressions.insert().values(
+                account_id=chain.account_id,
+                email="r03@example.org",
+                reason="manual",
+                created_at_ms=0,
+            )
+        )
+    assert _send(engine, settings) == len(emails)
+    by_email = {
+        emails[int(str(r["contact_id"]).removeprefix("ct_a"))]: r for r in _messages(engine)
+    }
+    assert by_email["r01@example.org"]["status"] == "failed"
+    assert by_email["r02@example.org"]["status"] == "scheduled"
+    assert by_email["r03@example.org"]["status"] == "cancelled"
+    sent = {e for e, r in by_email.items() if r["status"] == "sent"}
+    assert sent == set(emails) - {"r01@example.org", "r02@example.org", "r03@example.org"}
+    received = [m["To"].addresses[0].addr_spec for m in smtp_server.inbox.received]
+    assert sorted(received) == sorted(sent)  # each once
+    with engine.connect() as conn:
+        payloads = [r.payload for r in conn.execute(select(webhook_deliveries.c.payload))]
+    assert sorted(p["data"]["email"] for p in payloads) == sorted(sent)
+    assert {p["data"]["message_id"] for p in payloads} == {
+        str(r["id"]) for r in by_email.values() if r["status"] == "sent"
+    }
+    # The bounce suppressed its address.
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(suppressions.c.email).where(suppressions.c.reason == "bounced")
+            ).scalar_one()
+            == "r01@example.org"
+        )

@@ -253,6 +253,11 @@ def template_context(contact: Mapping[str, Any]) -> dict[str, Any]:
 
 def render(source: str, contact: Mapping[str, Any], kind: Kind) -> str:
     """`source` rendered for `contact`; Invalid (field `kind`) if it breaks a limit or a rule."""
+    return render_with_context(source, template_context(contact), kind)
+
+
+def render_with_context(source: str, context: dict[str, Any], kind: Kind) -> str:
+    """`render` with the variables made once by `template_context` (a message's three parts)."""
     try:
         template = _template(kind, source)
     except _Problem as problem:
@@ -261,7 +266,7 @@ def render(source: str, contact: Mapping[str, Any], kind: Kind) -> str:
     parts: list[str] = []
     size = 0
     try:
-        for chunk in template.generate(template_context(contact)):
+        for chunk in template.generate(context):
             size += len(chunk)
             if size > MAX_OUTPUT:
                 raise Invalid(f"the rendered {kind} is longer than {MAX_OUTPUT} characters", kind)

@@ -175,25 +175,49 @@ def enqueue_message_sent(conn: Connection, message_id: str, sent_at_ms: int | No
 
     Call it in the transaction that marks the message sent. Idempotent per message.
     """
-    row = conn.execute(
-        select(messages, contacts.c.email)
-        .join(contacts, contacts.c.id == messages.c.contact_id)
-        .where(messages.c.id == message_id)
-    ).first()
-    if row is None:
+    account_id = conn.execute(
+        select(messages.c.account_id).where(messages.c.id == message_id)
+    ).scalar()
+    if account_id is None:
         raise ValueError(f"no message {message_id}")
-    at_ms = sent_at_ms or row.sent_at_ms or now_ms()
-    data = {
-        "message_id": row.id,
-        "campaign_id": row.campaign_id,
-        "step_id": row.step_id,
-        "contact_id": row.contact_id,
-        "email": row.email,
-        "mailbox_id": row.mailbox_id,
-        "at": iso(at_ms),
-    }
-    event = WebhookEvent(row.account_id, MESSAGE_SENT, data, at_ms, f"sent:{message_id}")
-    return enqueue_many(conn, [event])
+    return enqueue_messages_sent(conn, [(message_id, account_id)], sent_at_ms)
+
+
+def enqueue_messages_sent(
+    conn: Connection,
+    sent: Sequence[tuple[str, str]],
+    sent_at_ms: int | None = None,
+    endpoints: Mapping[tuple[str, str], Sequence[str]] | None = None,
+) -> int:
+    """`message.sent` for many (message id, account id) at once. The endpoints are looked up
+    first (unless given, from `subscribers`), and the messages only for accounts that have
+    one (most sends concern none)."""
+    if endpoints is None:
+        endpoints = subscribers(conn, {account_id for _, account_id in sent}, {MESSAGE_SENT})
+    if not endpoints:
+        return 0
+    wanted = [m for m, account_id in sent if (account_id, MESSAGE_SENT) in endpoints]
+    events = []
+    for chunk in _chunks(wanted):
+        rows = conn.execute(
+            select(messages, contacts.c.email)
+            .join(contacts, contacts.c.id == messages.c.contact_id)
+            .where(messages.c.id.in_(chunk))
+        )
+        for row in rows:
+            at_ms = sent_at_ms or row.sent_at_ms or now_ms()
+            data = {
+                "message_id": row.id,
+                "campaign_id": row.campaign_id,
+                "step_id": row.step_id,
+                "contact_id": row.contact_id,
+                "email": row.email,
+                "mailbox_id": row.mailbox_id,
+                "at": iso(at_ms),
+            }
+            key = f"sent:{row.id}"
+            events.append(WebhookEvent(row.account_id, MESSAGE_SENT, data, at_ms, key))
+    return enqueue_many(conn, events, endpoints)
 
 
 def enqueue_contact_unsubscribed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import ssl
 import tempfile
@@ -45,6 +46,13 @@ class OutboxMailer:
         return None
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the system's CA certificates takes tens of milliseconds: once per process, not
+    # once per connection (a worker opens several per mailbox).
+    return ssl.create_default_context()
+
+
 class SmtpMailer:
     """One reused connection to one SMTP server."""
 
@@ -62,7 +70,7 @@ class SmtpMailer:
             # STARTTLS is required, never optional: no silent fall-back to plain text.
             start_tls=t.security == "starttls",
             timeout=self.timeout,
-            tls_context=ssl.create_default_context(),
+            tls_context=None if t.security == "none" else _tls_context(),
         )
         await client.connect()
         if t.username:

@@ -1,12 +1,15 @@
-"""The send worker: claims due messages, renders and instruments them, hands them to a mailer.
+"""The send worker: claims due messages, composes them, hands them to a mailer, records outcomes.
 
-At most once, and nothing lost but the one in flight: a worker claims a batch (`claimed`),
-marks each message `sending` (the intent, committed) just before handing it to the mailer,
-and `sent` after. Claims carry a lease (renewed as the worker goes). When a worker dies, its
-`claimed` messages go back to `scheduled` once the lease runs out (they were never tried);
-a message left `sending` may or may not have reached the server, so it is marked `failed`
-with that reason and never retried. Those in flight at that instant (at most CONCURRENCY)
-are the price of never sending twice.
+At most once, and nothing lost but what is in flight: a worker claims a batch (`claimed`);
+each of its connections marks the message it is about to send `sending` (the intent,
+committed before the message's DATA) and the outcome once the server has answered. Those
+writes are coalesced: every transaction carries the intents that are waiting and the outcomes
+gathered since the last one, so a worker writes far less often than once per message and
+never marks a message before a connection is ready to send it. Claims carry a lease (renewed as
+the worker goes). When a worker dies, its `claimed` messages go back to `scheduled` once the
+lease runs out (they were never tried); a message left `sending` may or may not have reached
+the server, so it is marked `failed` with that reason and never retried. Those in flight at
+that instant (at most CONCURRENCY, one per connection) are the price of never sending twice.
 """
 
 from __future__ import annotations
@@ -14,159 +17,140 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.errors import PlatformError
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.mailboxes import mailbox_endpoint
 from pixeltrail.platform.smtp_urls import SmtpEndpoint
-from pixeltrail.platform.suppressions import suppress
-from pixeltrail.platform.templates import render
-from pixeltrail.platform.webhook_events import enqueue_message_sent
-from pixeltrail.sending.mailers import DeliveryError, Mailer, OutboxMailer, SmtpMailer
-from pixeltrail.sending.mime import Envelope, UnsendableAddress, build_message
-from pixeltrail.sending.plaintext import html_to_text
-from pixeltrail.store.db import write_transaction
-from pixeltrail.store.schema import (
-    campaign_steps,
-    campaigns,
-    contacts,
-    enrollments,
-    mailboxes,
-    messages,
-    suppressions,
+from pixeltrail.platform.webhook_events import MESSAGE_SENT, subscribers
+from pixeltrail.sending.claims import (
+    BATCH,
+    LEASE_RENEWAL_MS,
+    SENDING_LEASE_MS,
+    Claimed,
+    claim,
+    mark_sending,
+    reconcile,
 )
-from pixeltrail.tracking.htmlpart import instrument_html
-from pixeltrail.tracking.links import LinkBuilder
-from pixeltrail.tracking.textpart import instrument_text
+from pixeltrail.sending.compose import BatchComposer, Prepared
+from pixeltrail.sending.mailers import DeliveryError, Mailer, OutboxMailer, SmtpMailer
+from pixeltrail.sending.outcomes import Outcome, record_outcomes
+from pixeltrail.store.db import write_transaction
 from pixeltrail.tracking.tokens import TokenSigner
-from pixeltrail.tracking.tracker import MessageTracker, TrackingOptions
+
+# The queue's own functions live in claims.py; these names stay importable from here.
+__all__ = [
+    "CONCURRENCY",
+    "SENDING_LEASE_MS",
+    "Claimed",
+    "SendWorker",
+    "claim",
+    "mark_sending",
+    "reconcile",
+]
 
 log = logging.getLogger("pixeltrail.worker")
 
-BATCH = 50
-# Messages in flight at once per worker (one SMTP connection each). A worker killed mid-send
+# SMTP connections per worker, each with one message in flight. A worker killed mid-send
 # leaves at most this many messages in doubt.
-CONCURRENCY = 4
-MAX_ATTEMPTS = 8
-SENDING_LEASE_MS = 10 * 60 * 1000
-BACKOFF_MS = (60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000, 2 * 3600_000)
+CONCURRENCY = 8
+# Outcomes that no intent is waiting to be written with are written on their own this late
+# at most, so a sent message soon reads as sent even when nothing else is being sent.
+OUTCOME_DELAY_S = 0.05
+# Webhook endpoints for `message.sent` are looked up at most this often by a worker (not at
+# every write): an endpoint added just now gets the events of messages sent a second later.
+ENDPOINTS_TTL_MS = 1000
 
 
-@dataclass(frozen=True)
-class Claimed:
-    id: str
-    account_id: str
-    campaign_id: str
-    contact_id: str
-    mailbox_id: str
-    step_id: str
-    attempts: int
-    track_opens: bool
-    track_clicks: bool
-    track_text_links: bool
-    tracking_base_url: str
+class _Ledger:
+    """One batch's writes: intents (awaited before DATA) and outcomes, coalesced.
 
+    A single writer writes whatever is waiting in one transaction. It writes on the event
+    loop, not in a thread: the worker is busy composing most of the time, and a thread would
+    wait for the GIL at every statement. Whatever arrives while it writes (answers from the
+    server, connections ready with their next message) goes into the next transaction.
+    """
 
-def claim(conn: Connection, now: int, limit: int = BATCH) -> list[Claimed]:
-    """Take up to `limit` due messages of active campaigns; several workers never share one."""
-    due = (
-        select(messages.c.id)
-        .join(campaigns, campaigns.c.id == messages.c.campaign_id)
-        .where(
-            messages.c.status == "scheduled",
-            messages.c.send_at_ms <= now,
-            campaigns.c.status == "active",
-        )
-        .order_by(messages.c.send_at_ms)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True, of=messages)
-    ids = [r.id for r in conn.execute(due)]
-    if not ids:
-        return []
-    # While claimed or sending, send_at_ms holds the lease: when the worker last touched it.
-    conn.execute(
-        update(messages)
-        .where(messages.c.id.in_(ids))
-        .values(status="claimed", send_at_ms=now, attempts=messages.c.attempts + 1)
-    )
-    rows = conn.execute(select(messages).where(messages.c.id.in_(ids))).all()
-    return [
-        Claimed(
-            r.id,
-            r.account_id,
-            r.campaign_id,
-            r.contact_id,
-            r.mailbox_id,
-            r.step_id,
-            r.attempts,
-            r.track_opens,
-            r.track_clicks,
-            r.track_text_links,
-            r.tracking_base_url,
-        )
-        for r in rows
-    ]
+    def __init__(self, engine: Engine, batch: list[Claimed]) -> None:
+        self.engine = engine
+        self._untried = {m.id for m in batch}
+        self._accounts = {m.account_id for m in batch}
+        self._lease_at = now_ms()
+        self._endpoints: Mapping[tuple[str, str], Sequence[str]] = {}
+        self._endpoints_at = -ENDPOINTS_TTL_MS
+        self._intents: list[tuple[str, asyncio.Future[None]]] = []
+        self._outcomes: list[tuple[Claimed, Outcome]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._writer = asyncio.create_task(self._run())
 
+    async def intend(self, message_id: str) -> None:
+        """Returns once `message_id` is committed as `sending`."""
+        done = asyncio.get_running_loop().create_future()
+        self._intents.append((message_id, done))
+        self._untried.discard(message_id)
+        self._wake.set()
+        await done
 
-def reconcile(conn: Connection, now: int) -> int:
-    """Messages of a worker that died: untried ones go back, the one in flight fails."""
-    expired = messages.c.send_at_ms < now - SENDING_LEASE_MS
-    back = conn.execute(
-        update(messages)
-        .where(messages.c.status == "claimed", expired)
-        .values(status="scheduled", attempts=messages.c.attempts - 1)
-    )
-    failed = conn.execute(
-        update(messages)
-        .where(messages.c.status == "sending", expired)
-        .values(
-            status="failed",
-            error="the worker stopped while sending it: it may or may not have been delivered, "
-            "and is not retried so it is never sent twice",
-        )
-    )
-    return (back.rowcount or 0) + (failed.rowcount or 0)
+    def record(self, claimed: Claimed, outcome: Outcome) -> None:
+        self._outcomes.append((claimed, outcome))
+        self._untried.discard(claimed.id)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(OUTCOME_DELAY_S, self._wake.set)
 
+    async def close(self) -> None:
+        """Write what is left and stop; raises what the last write raised."""
+        self._closing = True
+        self._wake.set()
+        await self._writer
 
-def mark_sending(conn: Connection, message_ids: list[str], others: list[str], now: int) -> None:
-    """The intent to send these, and a fresh lease for the rest of the batch."""
-    if message_ids:
-        conn.execute(
-            update(messages)
-            .where(messages.c.id.in_(message_ids))
-            .values(status="sending", send_at_ms=now)
-        )
-    if others:
-        conn.execute(
-            update(messages)
-            .where(messages.c.id.in_(others), messages.c.status == "claimed")
-            .values(send_at_ms=now)
-        )
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            # One more turn of the loop first: the connections whose answers have arrived
+            # meanwhile record them and bring their next intents into this same transaction.
+            await asyncio.sleep(0)
+            self._wake.clear()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            intents, self._intents = self._intents, []
+            outcomes, self._outcomes = self._outcomes, []
+            if intents or outcomes:
+                try:
+                    self._write([i for i, _ in intents], outcomes)
+                except BaseException as exc:
+                    # Nothing of it committed: the intents' messages stay claimed (never
+                    # tried), the outcomes wait for the next write.
+                    self._outcomes[:0] = outcomes
+                    for _, done in intents:
+                        if not done.done():
+                            done.set_exception(exc)
+                    if self._closing or not isinstance(exc, Exception):
+                        raise
+                    continue
+                for _, done in intents:
+                    if not done.done():
+                        done.set_result(None)
+            if self._closing and not self._intents and not self._outcomes:
+                return
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one claimed message: sent, retry (temporary), failed, or cancelled."""
-
-    status: str
-    error: str | None = None
-    bounced: bool = False
-    link_count: int = 0
-
-
-@dataclass(frozen=True)
-class Prepared:
-    message: Claimed
-    envelope: Envelope
-    data: bytes
-    link_count: int
+    def _write(self, intents: list[str], outcomes: list[tuple[Claimed, Outcome]]) -> None:
+        now = now_ms()
+        renew = [] if now - self._lease_at < LEASE_RENEWAL_MS else list(self._untried)
+        with write_transaction(self.engine) as conn:
+            if outcomes and now - self._endpoints_at > ENDPOINTS_TTL_MS:
+                self._endpoints = subscribers(conn, self._accounts, {MESSAGE_SENT})
+                self._endpoints_at = now
+            record_outcomes(conn, outcomes, now, self._endpoints)
+            mark_sending(conn, intents, renew, now)
+        if renew:
+            self._lease_at = now
 
 
 class SendWorker:
@@ -180,6 +164,7 @@ class SendWorker:
         mailer_for: Callable[[SmtpEndpoint | None], Mailer] | None = None,
         interval: float = 1.0,
         concurrency: int = CONCURRENCY,
+        batch: int = BATCH,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -187,6 +172,7 @@ class SendWorker:
         self.interval = interval
         self._mailer_for = mailer_for or self._default_mailer
         self.concurrency = concurrency
+        self.batch = batch
         self._mailers: dict[str, list[Mailer]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -228,94 +214,44 @@ class SendWorker:
                 await mailer.close()
 
     async def run_once(self, now: int | None = None) -> int:
-        """One pass: reconcile, claim a batch, send it, record the outcomes."""
+        """One pass: reconcile, claim a batch, send it over the connections, record outcomes."""
         now = now_ms() if now is None else now
         with write_transaction(self.engine) as conn:
             reconcile(conn, now)
-            batch = claim(conn, now)
+            batch = claim(conn, now, self.batch)
         if not batch:
             return 0
         with self.engine.connect() as reader:
-            prepared = [self._prepare(reader, claimed) for claimed in batch]
-        # Up to `concurrency` messages are in flight at once, each on its own connection. One
-        # write per round records the last round's outcomes and this round's intent together.
-        done: list[tuple[Claimed, Outcome]] = []
-        for start in range(0, len(batch), self.concurrency):
-            round_ = list(zip(batch, prepared, strict=True))[start : start + self.concurrency]
-            sending = [(m, p) for m, p in round_ if isinstance(p, Prepared)]
-            rest = [m.id for m in batch[start + self.concurrency :]]
-            with write_transaction(self.engine) as conn:
-                for claimed, outcome in done:
-                    record_outcome(conn, claimed, outcome, now_ms())
-                mark_sending(conn, [m.id for m, _ in sending], rest, now_ms())
-            outcomes = await asyncio.gather(
-                *(self._deliver(p, slot) for slot, (_, p) in enumerate(sending))
-            )
-            delivered = {m.id: o for (m, _), o in zip(sending, outcomes, strict=True)}
-            done = [(m, delivered[m.id] if isinstance(p, Prepared) else p) for m, p in round_]
-        with write_transaction(self.engine) as conn:
-            for claimed, outcome in done:
-                record_outcome(conn, claimed, outcome, now_ms())
+            composer = BatchComposer(reader, batch, self.signer)
+            for m in batch:
+                if m.mailbox_id not in self._mailers:
+                    endpoint = mailbox_endpoint(reader, m.account_id, m.mailbox_id, self.settings)
+                    self._mailers[m.mailbox_id] = [
+                        self._mailer_for(endpoint) for _ in range(self.concurrency)
+                    ]
+        ledger = _Ledger(self.engine, batch)
+        queue = deque(batch)
+        try:
+            async with asyncio.TaskGroup() as connections:
+                for slot in range(min(self.concurrency, len(batch))):
+                    connections.create_task(self._connection(slot, queue, composer, ledger))
+        finally:
+            await ledger.close()
         return len(batch)
 
-    def _ensure_mailers(self, conn: Connection, m: Claimed) -> None:
-        if m.mailbox_id not in self._mailers:
-            endpoint = mailbox_endpoint(conn, m.account_id, m.mailbox_id, self.settings)
-            self._mailers[m.mailbox_id] = [
-                self._mailer_for(endpoint) for _ in range(self.concurrency)
-            ]
-
-    def _prepare(self, conn: Connection, m: Claimed) -> Prepared | Outcome:
-        row = conn.execute(
-            select(
-                contacts,
-                campaign_steps.c.subject,
-                campaign_steps.c.html,
-                campaign_steps.c.text.label("step_text"),
-                suppressions.c.reason.label("suppressed"),
-            )
-            .select_from(contacts)
-            .join(campaign_steps, campaign_steps.c.id == m.step_id)
-            .outerjoin(
-                suppressions,
-                and_(
-                    suppressions.c.account_id == contacts.c.account_id,
-                    suppressions.c.email == contacts.c.email,
-                ),
-            )
-            .where(contacts.c.id == m.contact_id)
-        ).one()
-        if row.suppressed is not None:
-            return Outcome("cancelled", f"not sent: the address is {row.suppressed}")
-        mailbox = conn.execute(select(mailboxes).where(mailboxes.c.id == m.mailbox_id)).one()
-        contact = {
-            "email": row.email,
-            "first_name": row.first_name,
-            "last_name": row.last_name,
-            "company": row.company,
-            "fields": row.fields or {},
-        }
-        try:
-            subject = render(row.subject, contact, "subject")
-            html = render(row.html, contact, "html")
-            text = render(row.step_text, contact, "text") if row.step_text else html_to_text(html)
-        except PlatformError as exc:  # a template error fails this message only
-            return Outcome("failed", f"template: {exc.message}")
-        links = LinkBuilder(m.tracking_base_url, self.signer)
-        options = TrackingOptions(
-            opens=m.track_opens, clicks=m.track_clicks, text_links=m.track_text_links
-        )
-        tracker = MessageTracker(links, m.id, options)
-        html = instrument_html(html.encode(), tracker, "utf-8").decode()
-        text = instrument_text(text.encode(), tracker, "utf-8").decode()
-        name = f"{row.first_name} {row.last_name}".strip()
-        envelope = Envelope(m.id, mailbox.from_email, mailbox.from_name, row.email, name, subject)
-        try:
-            data = build_message(envelope, html, text, links.unsubscribe_url(m.id))
-        except UnsendableAddress as exc:
-            return Outcome("failed", str(exc))
-        self._ensure_mailers(conn, m)
-        return Prepared(m, envelope, data, len(tracker.tracked))
+    async def _connection(
+        self, slot: int, queue: deque[Claimed], composer: BatchComposer, ledger: _Ledger
+    ) -> None:
+        """One connection's share of the batch: compose, intend, deliver, record, next."""
+        while queue:
+            m = queue.popleft()
+            prepared = composer.compose(m)
+            if isinstance(prepared, Outcome):
+                ledger.record(m, prepared)
+                await asyncio.sleep(0)  # the other connections' answers may be waiting
+                continue
+            await ledger.intend(m.id)
+            ledger.record(m, await self._deliver(prepared, slot))
 
     async def _deliver(self, p: Prepared, slot: int) -> Outcome:
         mailer = self._mailers[p.message.mailbox_id][slot]
@@ -326,50 +262,3 @@ class SendWorker:
                 return Outcome("failed", str(exc), bounced=True)
             return Outcome("retry", str(exc))
         return Outcome("sent", link_count=p.link_count)
-
-
-def record_outcome(conn: Connection, m: Claimed, outcome: Outcome, now: int) -> None:
-    where = messages.c.id == m.id
-    if outcome.status == "sent":
-        conn.execute(
-            update(messages)
-            .where(where)
-            .values(status="sent", sent_at_ms=now, error=None, link_count=outcome.link_count)
-        )
-        enqueue_message_sent(conn, m.id, sent_at_ms=now)
-        return
-    if outcome.status == "retry" and m.attempts < MAX_ATTEMPTS:
-        delay = BACKOFF_MS[min(m.attempts - 1, len(BACKOFF_MS) - 1)]
-        conn.execute(
-            update(messages)
-            .where(where)
-            .values(status="scheduled", send_at_ms=now + delay, error=outcome.error)
-        )
-        return
-    final = "cancelled" if outcome.status == "cancelled" else "failed"
-    conn.execute(update(messages).where(where).values(status=final, error=outcome.error))
-    _stop_enrollment(conn, m)
-    if outcome.bounced:
-        _bounce(conn, m, now)
-
-
-def _stop_enrollment(conn: Connection, m: Claimed) -> None:
-    conn.execute(
-        update(enrollments)
-        .where(enrollments.c.campaign_id == m.campaign_id, enrollments.c.contact_id == m.contact_id)
-        .values(status="stopped")
-    )
-
-
-def _bounce(conn: Connection, m: Claimed, now: int) -> None:
-    """A permanent refusal: the address is suppressed and leaves every sequence."""
-    email = conn.execute(select(contacts.c.email).where(contacts.c.id == m.contact_id)).scalar_one()
-    suppress(conn, m.account_id, email, "bounced")
-    ids = select(contacts.c.id).where(
-        contacts.c.account_id == m.account_id, contacts.c.email == email
-    )
-    conn.execute(
-        update(enrollments)
-        .where(enrollments.c.contact_id.in_(ids), enrollments.c.status == "active")
-        .values(status="stopped")
-    )

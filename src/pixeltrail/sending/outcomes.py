@@ -1,0 +1,94 @@
+"""What became of claimed messages, recorded many at a time: sent, retried, failed, bounced."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select, update
+
+from pixeltrail.platform.suppressions import suppress
+from pixeltrail.platform.webhook_events import enqueue_messages_sent
+from pixeltrail.sending.claims import Claimed
+from pixeltrail.store.schema import contacts, enrollments, messages
+
+MAX_ATTEMPTS = 8
+BACKOFF_MS = (60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000, 2 * 3600_000)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed message: sent, retry (temporary), failed, or cancelled."""
+
+    status: str
+    error: str | None = None
+    bounced: bool = False
+    link_count: int = 0
+
+
+def record_outcomes(
+    conn: Connection,
+    done: Sequence[tuple[Claimed, Outcome]],
+    now: int,
+    endpoints: Mapping[tuple[str, str], Sequence[str]] | None = None,
+) -> None:
+    """Record `done` in the caller's transaction; sent messages in one statement per link count.
+
+    `endpoints`: the webhook subscribers, as `subscribers` gives them, if already looked up.
+    """
+    sent: dict[int, list[str]] = defaultdict(list)
+    accounts: list[tuple[str, str]] = []
+    for claimed, outcome in done:
+        if outcome.status == "sent":
+            sent[outcome.link_count].append(claimed.id)
+            accounts.append((claimed.id, claimed.account_id))
+        else:
+            _record_unsent(conn, claimed, outcome, now)
+    for link_count, ids in sent.items():
+        conn.execute(
+            update(messages)
+            .where(messages.c.id.in_(ids))
+            .values(status="sent", sent_at_ms=now, error=None, link_count=link_count)
+        )
+    if accounts:
+        enqueue_messages_sent(conn, accounts, sent_at_ms=now, endpoints=endpoints)
+
+
+def _record_unsent(conn: Connection, m: Claimed, outcome: Outcome, now: int) -> None:
+    where = messages.c.id == m.id
+    if outcome.status == "retry" and m.attempts < MAX_ATTEMPTS:
+        delay = BACKOFF_MS[min(m.attempts - 1, len(BACKOFF_MS) - 1)]
+        conn.execute(
+            update(messages)
+            .where(where)
+            .values(status="scheduled", send_at_ms=now + delay, error=outcome.error)
+        )
+        return
+    final = "cancelled" if outcome.status == "cancelled" else "failed"
+    conn.execute(update(messages).where(where).values(status=final, error=outcome.error))
+    _stop_enrollment(conn, m)
+    if outcome.bounced:
+        _bounce(conn, m, now)
+
+
+def _stop_enrollment(conn: Connection, m: Claimed) -> None:
+    conn.execute(
+        update(enrollments)
+        .where(enrollments.c.campaign_id == m.campaign_id, enrollments.c.contact_id == m.contact_id)
+        .values(status="stopped")
+    )
+
+
+def _bounce(conn: Connection, m: Claimed, now: int) -> None:
+    """A permanent refusal: the address is suppressed and leaves every sequence."""
+    email = conn.execute(select(contacts.c.email).where(contacts.c.id == m.contact_id)).scalar_one()
+    suppress(conn, m.account_id, email, "bounced")
+    ids = select(contacts.c.id).where(
+        contacts.c.account_id == m.account_id, contacts.c.email == email
+    )
+    conn.execute(
+        update(enrollments)
+        .where(enrollments.c.contact_id.in_(ids), enrollments.c.status == "active")
+        .values(status="stopped")
+    )
