@@ -140,7 +140,9 @@ def _serve(database: Database, tmp_path: Path) -> Iterator[Site]:
                 user.close()
 
 
-@pytest.fixture(scope="session")
+# Function scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and tests elsewhere call asyncio.run(); each browser test opens and closes its own.
+@pytest.fixture
 def playwright() -> Iterator[Any]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is needed for the dashboard tests ({CHROMIUM}); .ci/run installs it")
@@ -155,7 +157,7 @@ def launch_chromium(playwright: Any, *extra_args: str) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(playwright: Any) -> Iterator[Any]:
     chromium = launch_chromium(playwright)
     yield chromium
