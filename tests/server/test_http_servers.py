@@ -3,8 +3,12 @@ addresses behind a trusted proxy, and the same clean stop on SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import signal
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -12,8 +16,10 @@ from sqlalchemy import Engine
 
 from pixeltrail.config import HTTP_SERVERS, ConfigError, Settings
 from pixeltrail.tracking.tokens import new_message_id
+from pixeltrail.web.app import Server
 from pixeltrail.web.tracking import PIXEL_GIF
 
+from ..conftest import SECRET
 from .conftest import ServerProcess, recorded, running
 
 DESTINATION = "https://example.com/pricing?plan=pro&utm_source=email"
@@ -71,3 +77,36 @@ def test_the_http_server_setting_names_its_choices() -> None:
     assert Settings.from_env({"PIXELTRAIL_HTTP_SERVER": "Uvicorn"}).http_server == "uvicorn"
     with pytest.raises(ConfigError, match="PIXELTRAIL_HTTP_SERVER is granian or uvicorn"):
         Settings.from_env({"PIXELTRAIL_HTTP_SERVER": "gunicorn"})
+
+
+def test_what_start_up_made_is_left_out_of_garbage_collection(tmp_path: Path) -> None:
+    """A full collection then walks only what requests leave behind, not the whole app."""
+    settings = Settings.from_env(
+        {
+            "PIXELTRAIL_DATA_DIR": str(tmp_path),
+            "PIXELTRAIL_SECRET_KEY": SECRET,
+            "PIXELTRAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'pixeltrail.db'}",
+        }
+    )
+    server = Server(settings)
+    sent: list[str] = []
+    events = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> MutableMapping[str, Any]:
+        return next(events)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message["type"])
+        if message["type"] == "lifespan.startup.complete":
+            frozen.append(gc.get_freeze_count())
+            tracked.append(len(gc.get_objects()))
+
+    frozen: list[int] = []
+    tracked: list[int] = []
+    try:
+        asyncio.run(server({"type": "lifespan", "state": {}}, receive, send))
+    finally:
+        gc.unfreeze()
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert frozen[0] > 10_000  # the app, its routes, SQLAlchemy's tables...
+    assert tracked[0] < frozen[0] / 10  # ...and hardly anything is left for the collector

@@ -12,6 +12,7 @@ serve` starts), so they never compete with the event loop for the GIL.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -160,6 +161,11 @@ class Server:
                 await self._migrate()
                 for service in self.services:
                     service.start()
+                # What start-up made (the API, SQLAlchemy, the servers' own) lives as long as
+                # the process: the collector stops scanning it, so a full collection, which
+                # otherwise walks ~130,000 objects for tens of ms, no longer stalls answers.
+                gc.collect()
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for service in reversed(self.services):
