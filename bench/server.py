@@ -1061,8 +1061,10 @@ DOC_SECTION = f"""
 `bench/server.py` measures requests/s and p50/p99 latency of `/o/<token>` and `/c/<token>`
 with wrk on loopback, pixeltrail recording every hit, side by side in the same run with nginx
 serving the same paths as a static 43-byte GIF and a `return 302`: the most a server can do on
-one core with this client. It needs Debian's `wrk` and `nginx-light` (or `nginx`), which
-`make bench` does not install and CI does not run; as root:
+one core with this client. pixeltrail runs once per HTTP server it can use
+(`PIXELTRAIL_HTTP_SERVER`: granian, the default, and uvicorn; `--http-servers` picks), so the
+two are compared in the same run too. It needs Debian's `wrk` and `nginx-light` (or `nginx`),
+which `make bench` does not install and CI does not run; as root:
 
     {APT_INSTALL}
     .venv/bin/python bench/server.py --write
@@ -1070,21 +1072,22 @@ one core with this client. It needs Debian's `wrk` and `nginx-light` (or `nginx`
 The script exits with that `apt-get install` line when either is missing. It starts its own
 nginx from a generated config in a temporary folder (`daemon off`, `master_process off`, one
 worker, no access log, the GIF under `location /o/`, `return 302` under `location /c/`,
-`keepalive_requests` raised so nginx, like uvicorn, never closes wrk's connections) and a
-`pixeltrail serve` with a fresh data folder and SQLite database; both are pinned to one core
-with `taskset -c 0`, wrk to the other with `taskset -c 1`: `wrk -t1 -c64 -d10s --latency -s
-<script>`. `pixeltrail serve` is two processes: the HTTP process (tokens, spool, answers) and
+`keepalive_requests` raised so nginx, like pixeltrail, never closes wrk's connections) and one
+`pixeltrail serve` per HTTP server, each with a fresh data folder and SQLite database; all are
+pinned to one core with `taskset -c 0`, wrk to the other with `taskset -c 1`: `wrk -t1 -c64
+-d10s --latency -s <script>`. Only the server under load works; the others idle meanwhile.
+`pixeltrail serve` is two processes: the HTTP process (tokens, spool, answers) and
 the background process it starts (the flusher, which classifies hits and writes them to SQLite,
 and the rest). Started under `taskset`, the background process would share core 0; the script
 moves every one of its threads to the other cores (`--background-cpus`: by default all but the
 server's and, when there are more than two, wrk's), so on a two-core machine it shares wrk's.
 The Lua script rotates over 1,000 pre-formatted requests, one signed URL of each of 1,000
 messages (opens with mail clients' and image proxies' user agents, clicks with browsers' and a
-UTM-tagged destination); each pixeltrail run gets 1,000 new messages, so the classifier, which
-judges a message's whole history again at every flush, sees a history of one run only. nginx
-gets the same script and ignores the token. Runs alternate (nginx /o, pixeltrail /o, nginx /c,
-pixeltrail /c, then the other way round) after a short warm-up of each; the report gives
-medians over the rounds.
+UTM-tagged destination); each round gets 1,000 new messages, and each pixeltrail its own
+database, so the classifier, which judges a message's whole history again at every flush, sees
+a history of one run only. nginx gets the same script and ignores the token. Runs alternate
+(nginx, pixeltrail on granian, pixeltrail on uvicorn for /o, the same for /c, then the other
+way round) after a short warm-up of each; the report gives medians over the rounds.
 
 After each pixeltrail run the script waits until no spool segment is waiting
 (`/healthz` `database.segments_waiting`) and the number of rows in the database has been still
@@ -1099,10 +1102,14 @@ processes take their turn on that core too. So each row also gives the CPU time 
 process used during the run (user and system, all its threads, from `/proc/<pid>/stat`) per
 request, and the share of the core that came to (*core used*: 100% on a core that nothing else
 wants); for pixeltrail, the background process's CPU per request during the run has a column
-of its own. The second table counts both pixeltrail processes' CPU until the run's events were
-in the database, the flusher's work after wrk stopped included; *per CPU second* compares that
-with nginx's CPU per request. CPU per request stays comparable between runs on a busy machine
-when requests/s do not.
+of its own. *By HTTP-process CPU per request* is nginx's CPU per request over pixeltrail's: the
+ratio of requests/s the two would reach with a core each. On a busy core it flatters neither
+side exactly (a server that gets the core in short turns finds more requests waiting at each
+turn and spends less per request), and granian, whose HTTP work runs in a thread of its own
+beside the Python thread, gets a bigger share of a contended core than single-threaded nginx or
+uvicorn, so there requests/s ratios favour it. The second table counts both pixeltrail
+processes' CPU until the run's events were in the database, the flusher's work after wrk
+stopped included; *per CPU second* compares that with nginx's CPU per request.
 
 wrk keeps all 64 connections busy, so once a server is saturated its mean latency is
 64 / (requests/s) whatever it does (Little's law): a p99 of 4 ms flat out needs more than
@@ -1110,12 +1117,38 @@ wrk keeps all 64 connections busy, so once a server is saturated its mean latenc
 1,000 requests/s (each connection pauses 64 ms between requests, with wrk's `delay()`), for the
 latency at a load both servers carry; its events are checked against its responses too.
 
+The Python cost of one request without any HTTP server, the app called directly in a loop
+(`.venv/bin/python bench/tracking_app.py`, `--profile` for where it goes; CPU µs per request,
+best of 5 {TIMES} 10,000), before and after the hot path was trimmed (one pass over the request
+headers, the answers' headers built once, the spool line formatted directly instead of through
+a `Hit` and a dict, strict base64 decoding in C, HMAC keys prepared once, event ids from
+batched randomness, a campaign's destinations inflated, checked and made into `Location`
+headers once), measured interleaved on the same machine on 2026-11-27:
+
+| request | c254336 (before) | 3244233 (after) | an app that only answers |
+| --- | ---: | ---: | ---: |
+| `/o/<token>` | 26.2 to 27.2 | 10.3 to 10.9 | 0.4 |
+| `/c/<token>` | 34.7 to 39.1 | 13.2 to 14.1 | 0.4 |
+
+`/c/` trails nginx by more than `/o/` because nginx's `return 302` is its cheapest answer (no
+file), while pixeltrail's click does more than its open: the longer token to decode and check,
+its destination (inflated and checked against the URL rules at every click until the cache
+above), the `Location` header, and a longer spool line.
+
 Until the flusher moved to the background process, it was a thread of the HTTP process and
 competed with the event loop for the GIL. The last run of that version (2026-11-27 06:05 UTC,
 pixeltrail 35fecf6, load average 7.21 before the run) gave `/o/` 2,106 and `/c/` 1,687
 requests/s flat out, p99 170 and 205 ms, 344 and 400 µs of server CPU per request, and p99 85
 and 168 ms at 1,000 requests/s. The machine was far busier then (nginx made 12,169 and 16,744
 requests/s), so compare CPU per request and the paced p99, not requests/s.
+
+The last run on uvicorn alone, before granian and the trimmed hot path (2026-11-27 06:48 UTC,
+pixeltrail 90f797d, load average 0.62 before the run, the core nearly to itself): `/o/` 11,644
+and `/c/` 9,560 requests/s, **0.21{TIMES}** and **0.11{TIMES}** nginx (56,328 and 86,351),
+p99 13.73 and 14.04 ms flat out, 80.4 and 99.8 µs of HTTP-process CPU per request (nginx
+16.8 and 10.6), and p99 5.76 and 5.82 ms at 1,000 requests/s. Reproduced at 08:41 UTC
+(ba76e5e) on a busy machine (load average 3.62 after the run, every server getting 26% to
+33% of its core): 72.0 and 83.6 µs per request.
 
 {BEGIN}
 {END}
