@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from pixeltrail.store.schema import campaigns, messages
 
@@ -102,17 +102,23 @@ def reconcile(conn: Connection, now: int) -> int:
     return (back.rowcount or 0) + (failed.rowcount or 0)
 
 
+# Built once: the worker runs these for every few messages, and building a statement costs
+# more than SQLite takes to run it.
+_MARK_SENDING = (
+    update(messages)
+    .where(messages.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="sending", send_at_ms=bindparam("now"))
+)
+_RENEW_LEASE = (
+    update(messages)
+    .where(messages.c.id.in_(bindparam("ids", expanding=True)), messages.c.status == "claimed")
+    .values(send_at_ms=bindparam("now"))
+)
+
+
 def mark_sending(conn: Connection, message_ids: list[str], others: list[str], now: int) -> None:
     """The intent to send these (committed before their DATA), and a fresh lease for `others`."""
     if message_ids:
-        conn.execute(
-            update(messages)
-            .where(messages.c.id.in_(message_ids))
-            .values(status="sending", send_at_ms=now)
-        )
+        conn.execute(_MARK_SENDING, {"ids": message_ids, "now": now})
     if others:
-        conn.execute(
-            update(messages)
-            .where(messages.c.id.in_(others), messages.c.status == "claimed")
-            .values(send_at_ms=now)
-        )
+        conn.execute(_RENEW_LEASE, {"ids": others, "now": now})

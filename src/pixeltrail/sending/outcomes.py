@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from pixeltrail.platform.suppressions import suppress
 from pixeltrail.platform.webhook_events import enqueue_messages_sent
@@ -15,6 +15,14 @@ from pixeltrail.store.schema import contacts, enrollments, messages
 
 MAX_ATTEMPTS = 8
 BACKOFF_MS = (60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000, 2 * 3600_000)
+
+
+# Built once (the worker records sent messages every few messages).
+_SENT = (
+    update(messages)
+    .where(messages.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="sent", sent_at_ms=bindparam("now"), error=None, link_count=bindparam("links"))
+)
 
 
 @dataclass(frozen=True)
@@ -46,11 +54,7 @@ def record_outcomes(
         else:
             _record_unsent(conn, claimed, outcome, now)
     for link_count, ids in sent.items():
-        conn.execute(
-            update(messages)
-            .where(messages.c.id.in_(ids))
-            .values(status="sent", sent_at_ms=now, error=None, link_count=link_count)
-        )
+        conn.execute(_SENT, {"ids": ids, "now": now, "links": link_count})
     if accounts:
         enqueue_messages_sent(conn, accounts, sent_at_ms=now, endpoints=endpoints)
 

@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.ids import now_ms
@@ -39,7 +39,7 @@ from pixeltrail.sending.claims import (
 from pixeltrail.sending.compose import BatchComposer, Prepared
 from pixeltrail.sending.mailers import DeliveryError, Mailer, OutboxMailer, SmtpMailer
 from pixeltrail.sending.outcomes import Outcome, record_outcomes
-from pixeltrail.store.db import write_transaction
+from pixeltrail.store.db import SQLITE_BEGIN, write_transaction
 from pixeltrail.tracking.tokens import TokenSigner
 
 # The queue's own functions live in claims.py; these names stay importable from here.
@@ -69,10 +69,12 @@ ENDPOINTS_TTL_MS = 1000
 class _Ledger:
     """One batch's writes: intents (awaited before DATA) and outcomes, coalesced.
 
-    A single writer writes whatever is waiting in one transaction. It writes on the event
-    loop, not in a thread: the worker is busy composing most of the time, and a thread would
-    wait for the GIL at every statement. Whatever arrives while it writes (answers from the
-    server, connections ready with their next message) goes into the next transaction.
+    A single writer writes whatever is waiting in one transaction; whatever arrives while it
+    writes (answers from the server, connections ready with their next message) goes into the
+    next one. On PostgreSQL it writes in a thread: a commit there is mostly waiting for the
+    server and its disk flush, which the event loop spends on the other connections. SQLite
+    commits in the process without a flush (WAL, synchronous=NORMAL), so there it writes on
+    the event loop: a thread would only wait for the GIL at every statement.
     """
 
     def __init__(self, engine: Engine, batch: list[Claimed]) -> None:
@@ -87,6 +89,8 @@ class _Ledger:
         self._wake = asyncio.Event()
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
+        self._conn: Connection | None = None
+        self._in_thread = engine.dialect.name == "postgresql"
         self._writer = asyncio.create_task(self._run())
 
     async def intend(self, message_id: str) -> None:
@@ -107,7 +111,11 @@ class _Ledger:
         """Write what is left and stop; raises what the last write raised."""
         self._closing = True
         self._wake.set()
-        await self._writer
+        try:
+            await self._writer
+        finally:
+            if self._conn is not None:
+                self._conn.close()
 
     async def _run(self) -> None:
         while True:
@@ -123,7 +131,11 @@ class _Ledger:
             outcomes, self._outcomes = self._outcomes, []
             if intents or outcomes:
                 try:
-                    self._write([i for i, _ in intents], outcomes)
+                    ids = [i for i, _ in intents]
+                    if self._in_thread:
+                        await asyncio.to_thread(self._write, ids, outcomes)
+                    else:
+                        self._write(ids, outcomes)
                 except BaseException as exc:
                     # Nothing of it committed: the intents' messages stay claimed (never
                     # tried), the outcomes wait for the next write.
@@ -143,12 +155,23 @@ class _Ledger:
     def _write(self, intents: list[str], outcomes: list[tuple[Claimed, Outcome]]) -> None:
         now = now_ms()
         renew = [] if now - self._lease_at < LEASE_RENEWAL_MS else list(self._untried)
-        with write_transaction(self.engine) as conn:
-            if outcomes and now - self._endpoints_at > ENDPOINTS_TTL_MS:
-                self._endpoints = subscribers(conn, self._accounts, {MESSAGE_SENT})
-                self._endpoints_at = now
-            record_outcomes(conn, outcomes, now, self._endpoints)
-            mark_sending(conn, intents, renew, now)
+        if self._conn is None:
+            # One connection for the batch's writes: no pool checkout (nor, on PostgreSQL,
+            # its liveness ping) for every few messages.
+            self._conn = self.engine.connect()
+            self._conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+        conn = self._conn
+        try:
+            with conn.begin():
+                if outcomes and now - self._endpoints_at > ENDPOINTS_TTL_MS:
+                    self._endpoints = subscribers(conn, self._accounts, {MESSAGE_SENT})
+                    self._endpoints_at = now
+                record_outcomes(conn, outcomes, now, self._endpoints)
+                mark_sending(conn, intents, renew, now)
+        except BaseException:
+            self._conn = None  # the next write starts from a fresh connection
+            conn.close()
+            raise
         if renew:
             self._lease_at = now
 
