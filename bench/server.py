@@ -1135,6 +1135,21 @@ file), while pixeltrail's click does more than its open: the longer token to dec
 its destination (inflated and checked against the URL rules at every click until the cache
 above), the `Location` header, and a longer spool line.
 
+The run below (09:34 UTC) shared the machine with other work, a sending benchmark among it
+(load average 4 on 2 cores; nginx got 29% to 56% of its core). What it shows: on granian the
+HTTP process spends 32.3 µs per `/o/` request and 36.3 µs per `/c/` (uvicorn before: 80.4 and
+99.8 on a quiet core, 72.0 and 83.6 on a busy one), and uvicorn with the trimmed hot path 50.2
+and 56.1. Against nginx, `/o/` made **0.45{TIMES}** its requests/s, the goal met in this run but
+helped by granian's bigger share of the busy core: by CPU per request it is 0.24{TIMES}, against
+an nginx that spent 7.6 µs per request here and 16.8 on a quiet core: neither figure is the
+ratio on a quiet core, which was not measured. `/c/` made **0.19{TIMES}** (0.14{TIMES} by CPU per
+request): not met, nginx's `return 302` costs it 5 µs. p99 {LE} 4 ms is not met: flat out, 64
+connections at 19,700 requests/s already wait 3.2 ms on average (Little's law), and the p99 was
+10.2 ms (`/o/`) and 10.5 ms (`/c/`), level with nginx's 9.1 and 10.6 on this busy machine; at
+1,000 requests/s it was 8.1 ms on granian and 9.9 ms on uvicorn for `/o/` with nginx itself at
+5.9 ms, and every server's `/c/` paced p99 was spoiled (nginx 184 ms): on a machine this busy
+the scheduler, not the server, sets the paced p99, and a quiet run is still to be made.
+
 Until the flusher moved to the background process, it was a thread of the HTTP process and
 competed with the event loop for the GIL. The last run of that version (2026-11-27 06:05 UTC,
 pixeltrail 35fecf6, load average 7.21 before the run) gave `/o/` 2,106 and `/c/` 1,687
