@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from pixeltrail.config import HTTP_SERVERS, ConfigError, Settings
+from pixeltrail.recording.spool import SpoolRotator
 from pixeltrail.tracking.tokens import new_message_id
 from pixeltrail.web.app import Server
 from pixeltrail.web.tracking import PIXEL_GIF
@@ -79,34 +80,71 @@ def test_the_http_server_setting_names_its_choices() -> None:
         Settings.from_env({"PIXELTRAIL_HTTP_SERVER": "gunicorn"})
 
 
-def test_what_start_up_made_is_left_out_of_garbage_collection(tmp_path: Path) -> None:
-    """A full collection then walks only what requests leave behind, not the whole app."""
-    settings = Settings.from_env(
-        {
-            "PIXELTRAIL_DATA_DIR": str(tmp_path),
-            "PIXELTRAIL_SECRET_KEY": SECRET,
-            "PIXELTRAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'pixeltrail.db'}",
-        }
+def _in_process(tmp_path: Path) -> Server:
+    return Server(
+        Settings.from_env(
+            {
+                "PIXELTRAIL_DATA_DIR": str(tmp_path),
+                "PIXELTRAIL_SECRET_KEY": SECRET,
+                "PIXELTRAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'pixeltrail.db'}",
+            }
+        )
     )
-    server = Server(settings)
-    sent: list[str] = []
+
+
+def _lifespan(
+    server: Server, on_sent: Callable[[MutableMapping[str, Any]], None] = lambda _: None
+) -> list[MutableMapping[str, Any]]:
+    """Start-up then shutdown, as an HTTP server drives them; what the app sent back."""
+    sent: list[MutableMapping[str, Any]] = []
     events = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
 
     async def receive() -> MutableMapping[str, Any]:
         return next(events)
 
     async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message["type"])
+        sent.append(message)
+        on_sent(message)
+
+    asyncio.run(server({"type": "lifespan", "state": {}}, receive, send))
+    return sent
+
+
+def test_what_start_up_made_is_left_out_of_garbage_collection(tmp_path: Path) -> None:
+    """A full collection then walks only what requests leave behind, not the whole app."""
+    frozen: list[int] = []
+    tracked: list[int] = []
+
+    def at_start(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "lifespan.startup.complete":
             frozen.append(gc.get_freeze_count())
             tracked.append(len(gc.get_objects()))
 
-    frozen: list[int] = []
-    tracked: list[int] = []
     try:
-        asyncio.run(server({"type": "lifespan", "state": {}}, receive, send))
+        sent = _lifespan(_in_process(tmp_path), at_start)
     finally:
         gc.unfreeze()
-    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert frozen[0] > 10_000  # the app, its routes, SQLAlchemy's tables...
     assert tracked[0] < frozen[0] / 10  # ...and hardly anything is left for the collector
+
+
+class _Broken:
+    def start(self) -> None:
+        raise OSError("no room for the spool")
+
+    def stop(self) -> None:
+        raise AssertionError("never started, never stopped")
+
+
+def test_a_failed_start_up_is_reported_to_the_http_server_and_undone(tmp_path: Path) -> None:
+    """The server then exits instead of answering without spool rotation or background."""
+    server = _in_process(tmp_path)
+    rotator = server.services[1]
+    assert isinstance(rotator, SpoolRotator)
+    server.services.append(_Broken())
+    sent = _lifespan(server)
+    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
+    assert "no room for the spool" in sent[0]["message"]
+    assert rotator._thread is not None
+    assert not rotator._thread.is_alive()  # what had started is stopped again

@@ -152,15 +152,21 @@ class Server:
             log.error("database not ready at start-up (%s); tracking answers, events wait", exc)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        started: list[Service] = []
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.background is not None:
-                    # Not waited for: the tracking routes need nothing from it.
-                    self.background.start()
-                await self._migrate()
-                for service in self.services:
-                    service.start()
+                try:
+                    await self._start(started)
+                except Exception as exc:
+                    # Said to the HTTP server, which then exits: granian would otherwise go on
+                    # serving without the lifespan (no spool rotation, no background process).
+                    log.exception("start-up failed")
+                    await self._stop(started)
+                    await send(
+                        {"type": "lifespan.startup.failed", "message": f"start-up failed: {exc}"}
+                    )
+                    return
                 # What start-up made (the API, SQLAlchemy, the servers' own) lives as long as
                 # the process: the collector stops scanning it, so a full collection, which
                 # otherwise walks ~130,000 objects for tens of ms, no longer stalls answers.
@@ -168,14 +174,26 @@ class Server:
                 gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for service in reversed(self.services):
-                    await asyncio.to_thread(service.stop)
-                # Last: its final flush takes the segment the spool has just closed.
-                if self.background is not None:
-                    await asyncio.to_thread(self.background.stop)
-                self.engine.dispose()
+                await self._stop(started)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _start(self, started: list[Service]) -> None:
+        if self.background is not None:
+            # Not waited for: the tracking routes need nothing from it.
+            self.background.start()
+        await self._migrate()
+        for service in self.services:
+            service.start()
+            started.append(service)
+
+    async def _stop(self, started: list[Service]) -> None:
+        for service in reversed(started):
+            await asyncio.to_thread(service.stop)
+        # Last: its final flush takes the segment the spool has just closed.
+        if self.background is not None:
+            await asyncio.to_thread(self.background.stop)
+        self.engine.dispose()
 
 
 class Background:

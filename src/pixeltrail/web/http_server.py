@@ -51,6 +51,7 @@ async def _serve_granian(app: ASGIApp, host: str, port: int, log_level: str) -> 
     # uvicorn: one process to pin, watch and signal. The multi-process server would add a
     # parent process between `serve` and the background process it starts.
     from granian.constants import HTTPModes, Interfaces  # noqa: PLC0415
+    from granian.errors import FatalError  # noqa: PLC0415
     from granian.log import LogLevels  # noqa: PLC0415
     from granian.server.embed import Server as Granian  # noqa: PLC0415
 
@@ -75,8 +76,11 @@ async def _serve_granian(app: ASGIApp, host: str, port: int, log_level: str) -> 
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop, sig)
-    await server.serve()
-    if server.interrupt_children:  # the worker ended by itself: the lifespan start-up failed
+    try:
+        await server.serve()
+    except FatalError:  # the lifespan start-up failed, and the app has logged why
+        raise SystemExit(1) from None
+    if server.interrupt_children:  # the worker ended by itself
         raise SystemExit(1)
     if received:
         # As uvicorn does: once shut down, die of the signal, so the exit status says why.
