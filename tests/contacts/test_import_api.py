@@ -10,11 +10,19 @@ from .conftest import CSV, Api, contact_count, import_csv
 
 
 def _emails(api: Api, tenant_key: str) -> dict[str, dict[str, object]]:
-    r = api.client.get(
-        "/api/v1/contacts", params={"limit": 500}, headers={"Authorization": f"Bearer {tenant_key}"}
-    )
-    assert r.status_code == 200
-    return {item["email"]: item for item in r.json()["items"]}
+    """Every contact of the tenant by email, through all pages."""
+    found: dict[str, dict[str, object]] = {}
+    params: dict[str, str | int] = {"limit": 500}
+    while True:
+        r = api.client.get(
+            "/api/v1/contacts", params=params, headers={"Authorization": f"Bearer {tenant_key}"}
+        )
+        assert r.status_code == 200
+        page = r.json()
+        found.update({item["email"]: item for item in page["items"]})
+        if not page["next_cursor"]:
+            return found
+        params = {"limit": 500, "cursor": page["next_cursor"]}
 
 
 def test_a_plain_file_creates_contacts_with_custom_fields(api: Api) -> None:
