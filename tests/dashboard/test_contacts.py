@@ -7,6 +7,7 @@ import html
 import json
 import re
 import stat
+import time
 
 from sqlalchemy import select
 
@@ -14,8 +15,10 @@ from pixeltrail.platform.contacts import create_contact
 from pixeltrail.platform.suppressions import suppress
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import contacts, suppressions
+from pixeltrail.web.dashboard import import_jobs
 from pixeltrail.web.dashboard.import_uploads import imports_dir
 
+from ..server.conftest import eventually
 from .conftest import Site, User
 from .tenants import another_account
 
@@ -130,6 +133,29 @@ def upload(user: User, content: str | bytes, name: str = "people.csv") -> str:
     return location
 
 
+def finished(user: User, path: str) -> str:
+    """The import's page once its progress section says it is over (as app.js would see)."""
+
+    def over() -> str | None:
+        fragment = user.get(f"{path}/progress")
+        assert fragment.status_code == 200, fragment.text
+        return fragment.text if "data-refresh-done" in fragment.text else None
+
+    eventually(over, timeout=120, every=0.2)
+    page = user.get(path)
+    assert page.status_code == 200
+    assert "data-refresh=" not in page.text
+    return page.text
+
+
+def imported(user: User, path: str, form: dict[str, str]) -> str:
+    """Press Import: the answer leads to the import's page; its result once finished."""
+    started = user.post(path, form)
+    assert started.status_code == 303, started.text
+    assert started.headers["location"] == path
+    return finished(user, path)
+
+
 def test_import_with_a_column_mapping_lists_rejected_rows(site: Site) -> None:
     owner = site.sign_up()
     path = upload(owner, MESSY_CSV)
@@ -158,9 +184,7 @@ def test_import_with_a_column_mapping_lists_rejected_rows(site: Site) -> None:
     assert rows(site) == {}
     assert kept.exists()
 
-    done = owner.post(path, mapping)
-    assert done.status_code == 200, done.text
-    text = html.unescape(done.text)
+    text = html.unescape(imported(owner, path, mapping))
     assert '<div class="value" id="import-created">2</div>' in text
     assert '<div class="value" id="import-rejected">2</div>' in text
     assert "<td class=\"num\">3</td><td>'not-an-email' is not a valid email address" in text
@@ -174,9 +198,15 @@ def test_import_with_a_column_mapping_lists_rejected_rows(site: Site) -> None:
         {"tier": "gold"},
     )
     assert found["grace@example.com"]["fields"] == {}
-    # The upload is gone once imported: its page answers 404.
+    # The upload is gone once imported; pressing Import again leads to the same result.
     assert not kept.exists()
+    again = owner.post(path, mapping)
+    assert again.status_code == 303
+    assert '<div class="value" id="import-created">2</div>' in owner.get(path).text
+    # The result is kept some minutes; then the page answers 404.
+    import_jobs.forget_finished(time.time() + import_jobs.KEEP_FINISHED + 1)
     assert owner.get(path).status_code == 404
+    assert owner.get(f"{path}/progress").status_code == 404
 
 
 def test_a_header_that_repeats_a_name_maps_each_column(site: Site) -> None:
@@ -185,19 +215,17 @@ def test_a_header_that_repeats_a_name_maps_each_column(site: Site) -> None:
     page = owner.get(path).text
     assert page.count("<strong>Phone</strong>") == 2
     form = {"map_0": "email", "map_1": "custom", "name_1": "phone"}
-    done = owner.post(path, {**form, "map_2": "custom", "name_2": "mobile"})
-    assert done.status_code == 200, done.text
+    imported(owner, path, {**form, "map_2": "custom", "name_2": "mobile"})
     assert rows(site)["ada@example.com"]["fields"] == {"phone": "111", "mobile": "222"}
 
 
 def test_a_file_of_mostly_bad_rows_lists_the_first_thousand(site: Site) -> None:
     owner = site.sign_up()
     path = upload(owner, "email\n" + "nobody\n" * 1005 + "ok@example.com\n")
-    done = owner.post(path, {"map_0": "email"})
-    assert done.status_code == 200
-    assert '<div class="value" id="import-rejected">1005</div>' in done.text
-    assert done.text.count('<tr><td class="num">') == 1000
-    assert "… and 5 more rows after line 1001" in done.text
+    done = imported(owner, path, {"map_0": "email"})
+    assert '<div class="value" id="import-rejected">1005</div>' in done
+    assert done.count('<tr><td class="num">') == 1000
+    assert "… and 5 more rows after line 1001" in done
     assert set(rows(site)) == {"ok@example.com"}
 
 

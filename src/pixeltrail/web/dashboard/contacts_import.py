@@ -2,32 +2,39 @@
 
 The same all-or-nothing rule as the API: the file is checked first, then saved in one
 transaction; a file that cannot be used imports nothing, and rows that cannot be used are
-listed with their line numbers while the others are imported.
+listed with their line numbers while the others are imported. The import runs in the background
+(import_jobs): its page shows the progress, then the result, refreshed by app.js.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from pixeltrail.platform.columns import IGNORE, custom_key, guess_target
-from pixeltrail.platform.contact_import import save_contacts
+from pixeltrail.platform.columns import IGNORE, custom_key, guess_target, map_columns
 from pixeltrail.platform.contacts import NAMES
-from pixeltrail.platform.csv_import import Preview, check_contacts_csv, preview_csv
-from pixeltrail.platform.errors import Invalid, PlatformError
+from pixeltrail.platform.csv_import import Preview, preview_csv
+from pixeltrail.platform.errors import Invalid, NotFound, PlatformError
 from pixeltrail.web.api.limits import UPLOAD_LIMIT
+from pixeltrail.web.dashboard.import_jobs import (
+    FAILED,
+    SHOWN_REJECTIONS,
+    ImportJob,
+    find_job,
+    start_import,
+)
 from pixeltrail.web.dashboard.import_uploads import (
-    discard_upload,
+    GONE,
     load_upload,
     save_upload,
+    was_started,
 )
 from pixeltrail.web.dashboard.pages import Ctx, page, route, upload_page
 
 CUSTOM = "custom"
-# The result page lists this many rejected rows at most: a broken file may reject them all.
-SHOWN_REJECTIONS = 1000
 TARGETS = (
     ("email", "Email address"),
     ("first_name", "First name"),
@@ -75,8 +82,8 @@ def import_upload(ctx: Ctx) -> Response:
     return ctx.redirect(f"/contacts/import/{upload.id}")
 
 
-def _choices(preview: Preview, ctx: Ctx | None = None) -> list[ColumnChoice]:
-    """Each column with its mapping: as posted (ctx), else guessed from its header."""
+def _choices(preview: Preview, posted: Mapping[str, str] | None = None) -> list[ColumnChoice]:
+    """Each column with its mapping: as posted, else guessed from its header."""
     found = []
     for i, header in enumerate(preview.header):
         samples = [row[i] for row in preview.samples if i < len(row) and row[i]]
@@ -84,9 +91,9 @@ def _choices(preview: Preview, ctx: Ctx | None = None) -> list[ColumnChoice]:
         target, name = guess, custom_key(header) or ""
         if guess.startswith("fields."):
             target, name = CUSTOM, guess.removeprefix("fields.")
-        if ctx is not None:
-            target = ctx.field(f"map_{i}", IGNORE)
-            name = ctx.field(f"name_{i}", name).strip()
+        if posted is not None:
+            target = posted.get(f"map_{i}", IGNORE)
+            name = posted.get(f"name_{i}", name).strip()
         found.append(ColumnChoice(i, header, samples, target, name))
     return found
 
@@ -114,12 +121,31 @@ def _mapping(choices: list[ColumnChoice]) -> dict[str, str]:
     return mapping
 
 
+def _posted(ctx: Ctx) -> dict[str, str] | None:
+    if ctx.form is None:
+        return None
+    return {
+        key: value
+        for key, value in ctx.form.items()
+        if isinstance(value, str) and key.startswith(("map_", "name_"))
+    }
+
+
 @page
 def import_mapping(ctx: Ctx) -> Response:
+    """The mapping form; once posted (or while the import runs, or after it), its progress."""
     upload_id = ctx.params["upload_id"]
+    job = find_job(upload_id, ctx.account_id)
+    if job is not None and job.phase != FAILED:
+        if ctx.form is not None:  # pressed Import twice: the one import is already here
+            return ctx.redirect(f"/contacts/import/{upload_id}")
+        return _progress_page(ctx, job)
     upload, data = load_upload(ctx.settings, ctx.account_id, upload_id)
     preview = preview_csv(data)
-    choices = _choices(preview, ctx if ctx.form is not None else None)
+    posted = _posted(ctx)
+    if posted is None and job is not None:
+        posted = job.posted  # failed: the same choices again, with the reason
+    choices = _choices(preview, posted)
 
     def mapping_page(status: int = 200, error: PlatformError | None = None) -> Response:
         return ctx.render(
@@ -130,23 +156,39 @@ def import_mapping(ctx: Ctx) -> Response:
             columns=choices,
             targets=TARGETS,
             error=error,
+            interrupted=ctx.form is None and job is None and was_started(ctx.settings, upload_id),
         )
 
     if ctx.form is None:
-        return mapping_page()
+        return mapping_page(error=job.error if job is not None else None)
     try:
-        checked = check_contacts_csv(data, _mapping(choices))
-        with ctx.write() as conn:
-            result = save_contacts(conn, ctx.account_id, checked)
+        mapping = _mapping(choices)
+        map_columns(preview.header, mapping, preview.header_line)
+        start_import(ctx.engine, ctx.settings, upload, data, mapping, posted or {})
     except PlatformError as exc:
         # Nothing was imported: the same file and choices again, with the reason.
         return mapping_page(exc.status, exc)
-    discard_upload(ctx.settings, upload_id)
+    return ctx.redirect(f"/contacts/import/{upload_id}")
+
+
+def _progress_page(ctx: Ctx, job: ImportJob) -> Response:
+    return ctx.render("contacts/import_progress.html", job=job, shown_rejections=SHOWN_REJECTIONS)
+
+
+@page
+def import_progress(ctx: Ctx) -> Response:
+    """The progress section of the import's page, for app.js to refresh it."""
+    upload_id = ctx.params["upload_id"]
+    job = find_job(upload_id, ctx.account_id)
+    if job is None:
+        # Not running here: after a restart the upload is still there, with its mark.
+        load_upload(ctx.settings, ctx.account_id, upload_id)
+        if not was_started(ctx.settings, upload_id):
+            raise NotFound(GONE)
     return ctx.render(
-        "contacts/import_result.html",
-        upload=upload,
-        result=result,
-        rows=checked.rows,
+        "contacts/_import_progress.html",
+        job=job,
+        upload_id=upload_id,
         shown_rejections=SHOWN_REJECTIONS,
     )
 
@@ -154,4 +196,5 @@ def import_mapping(ctx: Ctx) -> Response:
 routes = [
     route("/contacts/import", import_upload),
     route("/contacts/import/{upload_id}", import_mapping),
+    route("/contacts/import/{upload_id}/progress", import_progress, methods=("GET",)),
 ]

@@ -2,7 +2,8 @@
 
 The upload is saved under a random id (never a name the client gave), readable by this user
 only, with a small record of whose it is; it is deleted after the import, and any upload older
-than an hour is deleted on the next upload.
+than an hour is deleted on the next upload. While its import runs it carries a `<id>.started`
+mark: a mark with no import running in this process means the server stopped during it.
 """
 
 from __future__ import annotations
@@ -83,9 +84,27 @@ def load_upload(settings: Settings, account_id: str, upload_id: str) -> tuple[Up
 def discard_upload(settings: Settings, upload_id: str) -> None:
     if not _ID.fullmatch(upload_id):
         return
-    for suffix in (".csv", ".json"):
+    for suffix in (".csv", ".json", ".started"):
         with contextlib.suppress(FileNotFoundError):
             (imports_dir(settings) / f"{upload_id}{suffix}").unlink()
+
+
+def mark_started(settings: Settings, upload_id: str, started: bool = True) -> None:
+    """Set (or take away) the mark of an import running from this upload."""
+    if not _ID.fullmatch(upload_id):
+        return
+    path = imports_dir(settings) / f"{upload_id}.started"
+    if started:
+        path.touch(mode=0o600)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def was_started(settings: Settings, upload_id: str) -> bool:
+    if not _ID.fullmatch(upload_id):
+        return False
+    return (imports_dir(settings) / f"{upload_id}.started").exists()
 
 
 def sweep_uploads(settings: Settings, now: float | None = None) -> int:

@@ -10,16 +10,19 @@ document.addEventListener("submit", (event) => {
 });
 
 // <section data-refresh="/path/fragment" data-every="5">: replace the section's content with
-// the fragment every few seconds while the page is visible (the report while a campaign sends).
+// the fragment every few seconds while the page is visible (the report while a campaign sends,
+// an import's progress). A fragment holding [data-refresh-done] is the last one (the import's
+// result); a 404 means there is nothing more to show.
 function startRefresh(section) {
-  const every = Math.max(2, Number(section.dataset.every || 5)) * 1000;
+  const every = Math.max(1, Number(section.dataset.every || 5)) * 1000;
   const tick = async () => {
     if (document.visibilityState === "visible") {
       try {
         const answer = await fetch(section.dataset.refresh, { credentials: "same-origin" });
         // Redirected: the session ended and this is the sign-in page, not the fragment.
-        if (answer.redirected) return;
+        if (answer.redirected || answer.status === 404) return;
         if (answer.ok) section.innerHTML = await answer.text();
+        if (section.querySelector("[data-refresh-done]")) return;
       } catch (_) { /* offline for a moment: try again next tick */ }
     }
     setTimeout(tick, every);
