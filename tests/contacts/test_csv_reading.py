@@ -101,6 +101,8 @@ def test_rows_with_problems_are_rejected_with_their_reason() -> None:
         (7, "first_name is longer than 200 characters"),
         (8, "a field is longer than 64 KiB"),
     ]
+    # Each row counted once, whether csv could not read it (4) or it was rejected after.
+    assert found.rows == 8
 
 
 def test_a_quote_left_open_on_the_last_line_rejects_that_row() -> None:

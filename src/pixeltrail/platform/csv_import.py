@@ -286,6 +286,7 @@ def check_contacts_csv(
     columns = map_columns(header, mapping or {}, header_line)
     merged: dict[str, ContactRow] = {}
     total = len(rows)
+    unreadable = len(rejected)  # records csv could not read; rows rejected below add to the list
     for done, (line, cells) in enumerate(rows, 1):
         try:
             email, row = _row(cells, columns)
@@ -301,4 +302,4 @@ def check_contacts_csv(
         if on_progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
             on_progress(done, total)
     rejected.sort(key=lambda item: item.line)
-    return CheckedFile(list(merged.values()), rejected, total + len(rejected))
+    return CheckedFile(list(merged.values()), rejected, total + unreadable)
