@@ -1,4 +1,4 @@
-"""The contact import's mapping step in Chromium: upload, choose what columns hold, import."""
+"""The contact import in Chromium: upload, choose what columns hold, import, watch its progress."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import select
 from pixeltrail.store.schema import contacts
 
 from .conftest import PASSWORD, Site
+from .test_contacts_progress import writes_held
 
 CSV = (
     "Correo,Nombre,Org,Plan,Notas\n"
@@ -48,8 +49,16 @@ def test_import_mapping_step_in_a_browser(sqlite_site: Site, browser: Any) -> No
         # The name of a column that is not a custom field cannot be typed (app.js).
         assert page.is_disabled('input[name="name_0"]')
         assert page.is_enabled('input[name="name_3"]')
-        page.click('#mapping button[type="submit"]')
+        # The database busy with another writer: the import waits to save, its page says so.
+        with writes_held(sqlite_site):
+            page.click('#mapping button[type="submit"]')
+            page.wait_for_url("**/contacts/import/*")
+            page.wait_for_selector("text=Saving contacts")
+            assert page.get_attribute("#import-bar", "max") == "2"
+            assert page.get_attribute("#import-bar", "value") == "0"
+        # The result replaces the progress in the same page (app.js), without a reload.
         page.wait_for_selector("#import-created")
+        assert page.locator("section[data-refresh] #import-created").count() == 1
         assert page.inner_text("#import-created") == "2"
         assert page.inner_text("#import-rejected") == "1"
         rejected = page.locator("table.rejected tbody tr")
