@@ -1135,20 +1135,25 @@ file), while pixeltrail's click does more than its open: the longer token to dec
 its destination (inflated and checked against the URL rules at every click until the cache
 above), the `Location` header, and a longer spool line.
 
-The run below (09:34 UTC) shared the machine with other work, a sending benchmark among it
-(load average 4 on 2 cores; nginx got 29% to 56% of its core). What it shows: on granian the
-HTTP process spends 32.3 µs per `/o/` request and 36.3 µs per `/c/` (uvicorn before: 80.4 and
-99.8 on a quiet core, 72.0 and 83.6 on a busy one), and uvicorn with the trimmed hot path 50.2
-and 56.1. Against nginx, `/o/` made **0.45{TIMES}** its requests/s, the goal met in this run but
-helped by granian's bigger share of the busy core: by CPU per request it is 0.24{TIMES}, against
-an nginx that spent 7.6 µs per request here and 16.8 on a quiet core: neither figure is the
-ratio on a quiet core, which was not measured. `/c/` made **0.19{TIMES}** (0.14{TIMES} by CPU per
-request): not met, nginx's `return 302` costs it 5 µs. p99 {LE} 4 ms is not met: flat out, 64
-connections at 19,700 requests/s already wait 3.2 ms on average (Little's law), and the p99 was
-10.2 ms (`/o/`) and 10.5 ms (`/c/`), level with nginx's 9.1 and 10.6 on this busy machine; at
-1,000 requests/s it was 8.1 ms on granian and 9.9 ms on uvicorn for `/o/` with nginx itself at
-5.9 ms, and every server's `/c/` paced p99 was spoiled (nginx 184 ms): on a machine this busy
-the scheduler, not the server, sets the paced p99, and a quiet run is still to be made.
+The run below (09:49 UTC) had the machine nearly to itself for its first two rounds (nginx
+used 95% to 97% of its core; the third shared it again). On granian the HTTP process spends
+27.1 µs per `/o/` request and 33.1 µs per `/c/`, uvicorn with the trimmed hot path 44.7 and
+46.9 (uvicorn before: 72.0 and 83.6 reproduced at 08:41 on this machine, busy; 80.4 and 99.8 in
+the 06:48 run, on another CPU). Against nginx, which made 136,803 and 194,074 requests/s here
+(56,328 and 86,351 on the other CPU), the goal of 0.33{TIMES} is **not met**:
+`/o/` 0.20{TIMES} (0.26{TIMES} by CPU per request), `/c/` 0.12{TIMES} (0.15{TIMES}).
+Reaching it would take about 45,000 and 64,000 requests/s, 22 and 16
+µs of HTTP-process CPU per request in all. pixeltrail on granian used only 75% to 79% of its
+core: wrk shares the other core with the background process, which spends 26 to 30 µs per hit
+(about three quarters of that core at these rates), so wrk could not offer more, and granian's
+requests/s stay below what its CPU per request allows. p99 {LE} 4 ms is **not met** either:
+flat out 6.1 ms (`/o/`) and 7.3 ms (`/c/`) on granian (64 connections at 28,000 requests/s
+wait 2.3 ms on average), and at 1,000 requests/s 6.9 and 6.3 ms on granian, 6.3 and 7.4 ms on
+uvicorn, where nginx had 3.8 and 4.0 ms on the same machine; what sets pixeltrail's paced p99
+was not found in this work. An earlier run at 09:34 UTC on a busy machine (load average 4,
+nginx getting 29% to 56% of its core) gave granian 32.3 and 36.3 µs per request and
+0.45{TIMES} and 0.19{TIMES} nginx's requests/s: the `/o/` ratio "met" there came from granian's
+bigger share of a contended core (two threads against nginx's one), not from speed.
 
 Until the flusher moved to the background process, it was a thread of the HTTP process and
 competed with the event loop for the GIL. The last run of that version (2026-11-27 06:05 UTC,
