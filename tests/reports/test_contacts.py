@@ -74,6 +74,7 @@ def test_machine_events_are_apart_with_their_reasons(story: Story) -> None:
             "destination": None,
             "classification": "apple_mpp",
             "reason": "Apple Mail Privacy Protection: user agent is exactly 'Mozilla/5.0'",
+            "user_agent": "Mozilla/5.0",
         }
     ]
     cy = rows["cy"]

@@ -123,6 +123,7 @@ def _events(
                     "destination": row.destination,
                     "classification": row.classification,
                     "reason": row.reason,
+                    "user_agent": row.user_agent,
                 }
             )
     return found

@@ -89,6 +89,7 @@ class MachineEvent(Click):
     kind: Literal["open", "click"]
     classification: str
     reason: str
+    user_agent: str  # as received: the reason often rests on it
 
 
 class ContactRow(BaseModel):
