@@ -23,7 +23,19 @@ lint: .venv/.synced
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-test: lint
+# The dashboard tests drive Debian's Chromium (browsers cannot be downloaded by Playwright here);
+# installed when missing and this is a Debian machine where we may use apt-get.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "The dashboard tests need Chromium at $(CHROMIUM): install Debian's chromium package" >&2; \
+	  exit 1; \
+	fi
+
+test: lint $(CHROMIUM)
 	.venv/bin/pytest
 
 bench: $(UV)
