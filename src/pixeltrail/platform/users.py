@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.accounts import create_account, hash_password, password_matches
@@ -69,15 +70,20 @@ def sign_up_first(
     return user
 
 
-def user_by_email(conn: Connection, email: str) -> User | None:
-    row = conn.execute(
-        select(users, accounts.c.name.label("account_name"))
-        .join(accounts, accounts.c.id == users.c.account_id)
-        .where(users.c.email == email)
-    ).first()
-    if row is None:
-        return None
+def _users() -> Select[Any]:
+    """Users with their account's name: what a `User` is made of."""
+    return select(users, accounts.c.name.label("account_name")).join(
+        accounts, accounts.c.id == users.c.account_id
+    )
+
+
+def _user(row: Any) -> User:
     return User(row.id, row.account_id, row.email, row.role, row.account_name)
+
+
+def user_by_email(conn: Connection, email: str) -> User | None:
+    row = conn.execute(_users().where(users.c.email == email)).first()
+    return None if row is None else _user(row)
 
 
 def check_password(conn: Connection, email: str, password: str) -> User:
@@ -118,14 +124,14 @@ def session_of(conn: Connection, token: str) -> Session | None:
     if not token or len(token) > 100:
         return None
     row = conn.execute(
-        select(web_sessions.c.csrf, web_sessions.c.expires_at_ms, users.c.email)
-        .join(users, users.c.id == web_sessions.c.user_id)
+        _users()
+        .add_columns(web_sessions.c.csrf, web_sessions.c.expires_at_ms)
+        .join(web_sessions, web_sessions.c.user_id == users.c.id)
         .where(web_sessions.c.id == _digest(token))
     ).first()
     if row is None or row.expires_at_ms <= now_ms():
         return None
-    user = user_by_email(conn, row.email)
-    return Session(user, row.csrf) if user is not None else None
+    return Session(_user(row), row.csrf)
 
 
 def close_session(conn: Connection, token: str) -> None:
@@ -134,12 +140,9 @@ def close_session(conn: Connection, token: str) -> None:
 
 def account_users(conn: Connection, account_id: str) -> list[User]:
     rows = conn.execute(
-        select(users, accounts.c.name.label("account_name"))
-        .join(accounts, accounts.c.id == users.c.account_id)
-        .where(users.c.account_id == account_id)
-        .order_by(users.c.created_at_ms)
+        _users().where(users.c.account_id == account_id).order_by(users.c.created_at_ms)
     )
-    return [User(r.id, r.account_id, r.email, r.role, r.account_name) for r in rows]
+    return [_user(row) for row in rows]
 
 
 @dataclass(frozen=True)
