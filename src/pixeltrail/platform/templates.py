@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -217,6 +217,13 @@ def _template(kind: Kind, source: str) -> Template:
         raise _Problem(exc.lineno, exc.message or "syntax error") from None
     except RecursionError:
         raise _Problem(None, f"expressions nest more than {MAX_DEPTH} deep") from None
+
+
+def template_tokens(source: str, kind: Kind) -> Iterator[tuple[int, str, str]]:
+    """The raw tokens of `source` as the `kind` environment lexes it: (line, type, text), the
+    whitespace control (`{%-`, `-%}`) already applied to the text around tags. Raises
+    TemplateSyntaxError."""
+    return _ENVIRONMENTS[kind].lexer.tokeniter(source, None)
 
 
 def _message(label: str, problem: _Problem) -> str:

@@ -15,7 +15,8 @@ from pixeltrail.platform.templates import render_with_context, template_context
 from pixeltrail.sending.claims import Claimed
 from pixeltrail.sending.mime import Envelope, UnsendableAddress, build_message
 from pixeltrail.sending.outcomes import Outcome
-from pixeltrail.sending.plaintext import html_to_text
+from pixeltrail.sending.plaintext import html_to_text, tidy
+from pixeltrail.sending.text_template import text_template
 from pixeltrail.store.schema import campaign_steps, contacts, mailboxes, suppressions
 from pixeltrail.tracking.htmlpart import instrument_html
 from pixeltrail.tracking.links import LinkBuilder
@@ -96,6 +97,8 @@ class BatchComposer:
             html = render_with_context(step.html, context, "html")
             if step.text:
                 text = render_with_context(step.text, context, "text")
+            elif (converted := text_template(step.html)) is not None:
+                text = tidy(render_with_context(converted, context, "text"))
             else:
                 text = html_to_text(html)
         except PlatformError as exc:  # a template error fails this message only

@@ -7,9 +7,17 @@ from html.parser import HTMLParser
 
 _BLOCKS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr"}
 _SKIP = {"style", "script", "head", "title"}
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_LINE_END = re.compile(r" *\n *")
+_BLANK_LINES = re.compile(r"\n{3,}")
+# Text without these is tidy already (the regular expressions would leave it as it is), and
+# looking for them costs a fraction of running the expressions.
+_UNTIDY = ("  ", " \n", "\n ", "\n\n\n", "\t", "\r", "\f", "\v")
 
 
-class _Text(HTMLParser):
+class TextParser(HTMLParser):
+    """The text of an HTML document, with its blocks as line breaks and links as (URL)."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
@@ -38,10 +46,17 @@ class _Text(HTMLParser):
             self.parts.append(data)
 
 
+def tidy(text: str) -> str:
+    """Runs of spaces as one, no spaces around line breaks, at most one blank line."""
+    if any(untidy in text for untidy in _UNTIDY):
+        text = _SPACES.sub(" ", text)
+        text = _LINE_END.sub("\n", text)
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip() + "\n"
+
+
 def html_to_text(html: str) -> str:
-    parser = _Text()
+    parser = TextParser()
     parser.feed(html)
     parser.close()
-    text = re.sub(r"[ \t\r\f\v]+", " ", "".join(parser.parts))
-    text = re.sub(r" *\n *", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return tidy("".join(parser.parts))
