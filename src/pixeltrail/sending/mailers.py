@@ -7,12 +7,15 @@ import functools
 import os
 import ssl
 import tempfile
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import aiosmtplib
 
 from pixeltrail.platform.smtp_urls import SmtpEndpoint
+
+_T = TypeVar("_T")
 
 
 class DeliveryError(Exception):
@@ -24,7 +27,18 @@ class DeliveryError(Exception):
 
 
 class Mailer(Protocol):
-    async def send(self, message_id: str, sender: str, recipient: str, data: bytes) -> None: ...
+    async def send(
+        self,
+        message_id: str,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        ready: Awaitable[None] | None = None,
+    ) -> None:
+        """Deliver `data`. `ready`, if given, is awaited before the message itself goes: once
+        the server has taken the envelope (sender and recipient), before DATA. If it raises,
+        nothing more is sent and that is raised."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -35,7 +49,16 @@ class OutboxMailer:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    async def send(self, message_id: str, sender: str, recipient: str, data: bytes) -> None:
+    async def send(
+        self,
+        message_id: str,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        ready: Awaitable[None] | None = None,
+    ) -> None:
+        if ready is not None:
+            await ready
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".incoming-")
         with os.fdopen(fd, "wb") as f:
@@ -75,25 +98,70 @@ class SmtpMailer:
         await client.connect()
         if t.username:
             await client.login(t.username, t.password or "")
+        if client.is_ehlo_or_helo_needed:  # the extensions (SIZE) are known before MAIL
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
         return client
 
-    async def send(self, message_id: str, sender: str, recipient: str, data: bytes) -> None:
+    async def send(
+        self,
+        message_id: str,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        ready: Awaitable[None] | None = None,
+    ) -> None:
+        # MAIL, RCPT and DATA one by one rather than `sendmail`, which parses both addresses
+        # twice and scans the whole message twice for line ends: `ready` goes between them.
+        client = await self._step(self._envelope(sender, recipient, len(data)))
+        if ready is not None:
+            try:
+                await ready
+            except BaseException:
+                await self._drop()  # the envelope open on it is never finished
+                raise
+        await self._step(client.data(data))
+
+    async def _envelope(self, sender: str, recipient: str, size: int) -> aiosmtplib.SMTP:
+        if self._client is None or not self._client.is_connected:
+            self._client = await self._connect()
+        client = self._client
+        # The message is built with CRLF line ends, as it goes on the wire: `size` is exact.
+        options = [f"SIZE={size}"] if client.supports_extension("size") else []
+        await client.mail(sender, options=options)
         try:
-            if self._client is None or not self._client.is_connected:
-                self._client = await self._connect()
-            errors, _ = await self._client.sendmail(sender, [recipient], data)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refused = exc.recipients[0]
-            raise DeliveryError(f"{refused.code} {refused.message}", refused.code >= 500) from None
+            await client.rcpt(recipient)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            await self._reset()
+            raise DeliveryError(f"{exc.code} {exc.message}", exc.code >= 500) from None
+        return client
+
+    async def _step(self, step: Awaitable[_T]) -> _T:
+        """`step`'s result; its SMTP and network errors as DeliveryError."""
+        try:
+            return await step
+        except DeliveryError:
+            raise
         except aiosmtplib.SMTPResponseException as exc:
             await self._drop()
             raise DeliveryError(f"{exc.code} {exc.message}", exc.code >= 500) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self._drop()
             raise DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False) from None
-        if errors:
-            code, text = next(iter(errors.values()))
-            raise DeliveryError(f"{code} {text}", code >= 500)
+        except BaseException:
+            await self._drop()  # cancelled midway: the connection is not used again
+            raise
+
+    async def _reset(self) -> None:
+        """A refused recipient: the envelope is reset (RSET) for the next message."""
+        if self._client is None:
+            return
+        try:
+            await self._client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            await self._drop()
 
     async def _drop(self) -> None:
         client, self._client = self._client, None

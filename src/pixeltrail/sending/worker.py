@@ -1,8 +1,9 @@
 """The send worker: claims due messages, composes them, hands them to a mailer, records outcomes.
 
 At most once, and nothing lost but what is in flight: a worker claims a batch (`claimed`);
-each of its connections marks the message it is about to send `sending` (the intent,
-committed before the message's DATA) and the outcome once the server has answered. Those
+each of its connections marks the message it is about to send `sending` (the intent, written
+while the server takes the envelope and committed before the message's DATA) and the outcome
+once the server has answered. Those
 writes are coalesced: every transaction carries the intents that are waiting and the outcomes
 gathered since the last one, so a worker writes far less often than once per message and
 never marks a message before a connection is ready to send it. Claims carry a lease (renewed as
@@ -93,13 +94,13 @@ class _Ledger:
         self._in_thread = engine.dialect.name == "postgresql"
         self._writer = asyncio.create_task(self._run())
 
-    async def intend(self, message_id: str) -> None:
-        """Returns once `message_id` is committed as `sending`."""
+    def intend(self, message_id: str) -> asyncio.Future[None]:
+        """Done once `message_id` is committed as `sending` (the next write carries it)."""
         done = asyncio.get_running_loop().create_future()
         self._intents.append((message_id, done))
         self._untried.discard(message_id)
         self._wake.set()
-        await done
+        return done
 
     def record(self, claimed: Claimed, outcome: Outcome) -> None:
         self._outcomes.append((claimed, outcome))
@@ -273,13 +274,20 @@ class SendWorker:
                 ledger.record(m, prepared)
                 await asyncio.sleep(0)  # the other connections' answers may be waiting
                 continue
-            await ledger.intend(m.id)
-            ledger.record(m, await self._deliver(prepared, slot))
+            # The intent is written while the server takes the envelope (MAIL, RCPT); the
+            # message itself (DATA) goes only once it is committed.
+            intent = ledger.intend(m.id)
+            outcome = await self._deliver(prepared, slot, intent)
+            # A refused envelope does not wait for the intent: the outcome is written after
+            # it all the same, never in the same write (which would leave it `sending`).
+            await intent
+            ledger.record(m, outcome)
 
-    async def _deliver(self, p: Prepared, slot: int) -> Outcome:
+    async def _deliver(self, p: Prepared, slot: int, intent: asyncio.Future[None]) -> Outcome:
         mailer = self._mailers[p.message.mailbox_id][slot]
+        envelope = p.envelope
         try:
-            await mailer.send(p.message.id, p.envelope.from_email, p.envelope.to_email, p.data)
+            await mailer.send(p.message.id, envelope.from_email, envelope.to_email, p.data, intent)
         except DeliveryError as exc:
             if exc.permanent:
                 return Outcome("failed", str(exc), bounced=True)
