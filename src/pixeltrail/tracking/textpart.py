@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from pixeltrail.tracking.charsets import DEFAULT_CHARSET, through_ascii_view
-from pixeltrail.tracking.tracker import MessageTracker
+from pixeltrail.tracking.links import LinkBuilder
+from pixeltrail.tracking.tracker import MessageTracker, link_destination
 
 # A URL runs to whitespace, a quote or an angle bracket. Bytes outside printable ASCII
 # end it too: the rule below then leaves such a URL alone.
@@ -25,6 +27,16 @@ def _trim(url: bytes) -> bytes:
     return url
 
 
+# A campaign's text parts carry the same few URLs in every message: what each means (its
+# destination, or None to leave it) is worked out once, as for the HTML part's links.
+_CACHED_URL_BYTES = 2048
+
+
+@functools.lru_cache(maxsize=4096)
+def _destination(url: bytes, links: LinkBuilder) -> str | None:
+    return link_destination(url.decode("ascii"), links)
+
+
 def _rewrite(data: bytes, tracker: MessageTracker) -> bytes:
     out, last = [], 0
     for m in _URL.finditer(data):
@@ -34,7 +46,10 @@ def _rewrite(data: bytes, tracker: MessageTracker) -> bytes:
             # Glued to non-ASCII text: a mail client might link more than we would, and
             # a tracking link with text stuck to it would break. Leave it.
             continue
-        destination = tracker.destination_for(url.decode("ascii"))
+        if len(url) <= _CACHED_URL_BYTES:
+            destination = _destination(url, tracker.links)
+        else:
+            destination = tracker.destination_for(url.decode("ascii"))
         if destination is None:
             continue
         out += [data[last : m.start()], tracker.click_url(destination).encode("ascii")]

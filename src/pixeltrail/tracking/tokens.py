@@ -158,6 +158,8 @@ def _b64decode_checked(text: str) -> bytes:
 
 
 def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _ONE_BYTE[n]
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -167,6 +169,9 @@ def _varint(n: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+_ONE_BYTE = tuple(bytes([n]) for n in range(0x80))
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -219,7 +224,9 @@ class TokenSigner:
         self._keys = keys
         key = keys.signing_key
         # Keyed once: each token copies this state (the key's two blocks already hashed).
-        self._signing = (key.key_id, hmac.new(key.subkey(_PURPOSE), digestmod=hashlib.sha256))
+        self._signing = hmac.new(key.subkey(_PURPOSE), digestmod=hashlib.sha256)
+        # Each kind's first bytes: version and kind, then the key id.
+        self._heads = {kind: bytes([VERSION << 4 | kind]) + key.key_id for kind in Kind}
         # Keyed once per listed key id (a ring never changes): the id in hex for the claims,
         # and a keyed HMAC of each key with that id, copied for every token verified.
         self._verifying: dict[bytes, tuple[str, tuple[hmac.HMAC, ...]]] = {}
@@ -237,9 +244,8 @@ class TokenSigner:
         return found
 
     def _sign(self, kind: Kind, message_id: str, payload: bytes = b"") -> str:
-        key_id, keyed = self._signing
-        body = bytes([VERSION << 4 | kind]) + key_id + _message_id_bytes(message_id) + payload
-        mac = keyed.copy()
+        body = self._heads[kind] + _message_id_bytes(message_id) + payload
+        mac = self._signing.copy()
         mac.update(body)
         return _b64encode(body + mac.digest()[:MAC_BYTES])
 
@@ -263,7 +269,7 @@ class TokenSigner:
             flags |= deflated
         elif not honeypot:
             raise ValueError("a click token needs a destination")
-        return self._sign(Kind.CLICK, message_id, _varint(link) + bytes([flags]) + raw)
+        return self._sign(Kind.CLICK, message_id, _varint(link) + _ONE_BYTE[flags] + raw)
 
     def verify(self, token: str) -> LinkClaims:
         """The claims of a valid token; InvalidToken with a reason otherwise. Never raises else."""
