@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
@@ -122,7 +123,7 @@ class SmtpMailer:
             except BaseException:
                 await self._drop()  # the envelope open on it is never finished
                 raise
-        await self._step(client.data(data))
+        await self._step(self._data(client, data))
 
     async def _envelope(self, sender: str, recipient: str, size: int) -> aiosmtplib.SMTP:
         if self._client is None or not self._client.is_connected:
@@ -130,13 +131,19 @@ class SmtpMailer:
         client = self._client
         # The message is built with CRLF line ends, as it goes on the wire: `size` is exact.
         options = [f"SIZE={size}"] if client.supports_extension("size") else []
-        await client.mail(sender, options=options)
+        # One deadline for the envelope rather than a timer for each command and its answer.
         try:
-            await client.rcpt(recipient)
+            async with asyncio.timeout(self.timeout):
+                await client.mail(sender, options=options, timeout=None)
+                await client.rcpt(recipient, timeout=None)
         except aiosmtplib.SMTPRecipientRefused as exc:
             await self._reset()
             raise DeliveryError(f"{exc.code} {exc.message}", exc.code >= 500) from None
         return client
+
+    async def _data(self, client: aiosmtplib.SMTP, data: bytes) -> None:
+        async with asyncio.timeout(self.timeout):
+            await client.data(data, timeout=None)
 
     async def _step(self, step: Awaitable[_T]) -> _T:
         """`step`'s result; its SMTP and network errors as DeliveryError."""
@@ -147,7 +154,15 @@ class SmtpMailer:
         except aiosmtplib.SMTPResponseException as exc:
             await self._drop()
             raise DeliveryError(f"{exc.code} {exc.message}", exc.code >= 500) from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except aiosmtplib.SMTPException as exc:  # its own timeouts too (connecting)
+            await self._drop()
+            raise DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False) from None
+        except TimeoutError:
+            await self._drop()
+            raise DeliveryError(
+                f"no answer from the SMTP server within {self.timeout:g} s", permanent=False
+            ) from None
+        except OSError as exc:
             await self._drop()
             raise DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False) from None
         except BaseException:
