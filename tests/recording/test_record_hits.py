@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, insert
 
 from pixeltrail.recording.flusher import record_hits
@@ -19,8 +22,9 @@ from pixeltrail.store.schema import (
     mailboxes,
     messages,
 )
-from pixeltrail.tracking.classify import Rules
+from pixeltrail.tracking.classify import Rules, classify_message
 from pixeltrail.tracking.hits import Hit, HitKind, new_event_id
+from pixeltrail.tracking.tokens import new_message_id
 
 from ..dbs import DATABASES, fresh_database
 
@@ -201,3 +205,98 @@ def test_hits_of_messages_sent_elsewhere_are_still_recorded(engine: Engine) -> N
     _record(engine, hit)
     with engine.connect() as conn:
         assert [e.hit.id for e in list_events(conn, "BBECAwQFBgcICQoL")] == [hit.id]
+
+
+# Clients: the Apple MPP agent, a desktop and a phone, from three networks (forwards need
+# another network AND another agent than the reader's).
+_AGENTS = ("Mozilla/5.0", SAFARI, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)")
+_ADDRESSES = ("198.51.100.7", "203.0.113.20", "192.0.2.33")
+
+
+@st.composite
+def _histories(draw: st.DrawFn) -> tuple[list[Hit], list[list[Hit]]]:
+    """Hits of one message (clustered in time so honeypot windows and bursts overlap), and
+    the batches they reach the flusher in: any order, any split."""
+    message = new_message_id()
+    moments = draw(st.lists(st.integers(0, 60_000), min_size=1, max_size=6))
+    hits = []
+    for _ in range(draw(st.integers(1, 24))):
+        kind: HitKind = draw(st.sampled_from(["open", "click"]))
+        link = draw(st.integers(0, 3)) if kind == "click" else None
+        honeypot = link == 0
+        hits.append(
+            Hit(
+                new_event_id(),
+                kind,
+                message,
+                link,
+                "https://a.example/" if kind == "click" and not honeypot else None,
+                SENT + draw(st.sampled_from(moments)) + draw(st.integers(0, 12_000)),
+                draw(st.sampled_from(_ADDRESSES)),
+                draw(st.sampled_from(_AGENTS)),
+                draw(st.sampled_from(["GET"] * 9 + ["HEAD"])),
+                honeypot,
+            )
+        )
+    arrival = draw(st.permutations(hits))
+    cuts = sorted(draw(st.lists(st.integers(1, len(hits)), max_size=5, unique=True)))
+    batches = [arrival[a:b] for a, b in itertools.pairwise([0, *cuts, len(hits)]) if a < b]
+    return hits, batches
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(history=_histories())
+def test_flushing_in_batches_judges_as_the_whole_history_at_once(
+    engine: Engine, history: tuple[list[Hit], list[list[Hit]]]
+) -> None:
+    """The flusher judges again only the stored hits around new ones (and keeps the reader):
+    whatever order and batches hits arrive in, every verdict is the one the whole history
+    gives, and a replayed batch changes nothing."""
+    hits, batches = history
+    rules = Rules.load()
+    for batch in [*batches, batches[0]]:
+        with write_transaction(engine) as conn:
+            record_hits(conn, batch, rules)
+    with engine.connect() as conn:
+        stored = {
+            e.hit.id: (e.classification, e.reason) for e in list_events(conn, hits[0].message_id)
+        }
+    expected = classify_message(hits, rules)
+    assert stored == {i: (v.classification, v.reason) for i, v in expected.items()}
+
+
+def _other(kind: HitKind, at_ms: int, ip: str, agent: str, link: int | None = None) -> Hit:
+    honeypot = link == 0
+    destination = "https://a.example/" if kind == "click" and not honeypot else None
+    return Hit(new_event_id(), kind, MESSAGE, link, destination, at_ms, ip, agent, "GET", honeypot)
+
+
+def test_a_forward_long_after_the_first_open_is_still_seen_as_one(engine: Engine) -> None:
+    """The reader's open is far from the new hits, so not read again: it is still the reader."""
+    _sent_message(engine, anonymize=False)
+    reader = _other("open", SENT + 60_000, "198.51.100.7", SAFARI)
+    forward = _other("open", SENT + 3_600_000, "203.0.113.20", _AGENTS[2])
+    again = _other("open", SENT + 7_200_000, "198.51.100.9", SAFARI)
+    for hit in (reader, forward, again):
+        _record(engine, hit)
+    with engine.connect() as conn:
+        reasons = {e.hit.id: e.reason for e in list_events(conn, MESSAGE)}
+    assert reasons[forward.id].startswith("likely forward")
+    assert not reasons[again.id].startswith("likely forward")  # the reader's network
+    assert not reasons[reader.id].startswith("likely forward")
+
+
+def test_hits_judged_again_keep_what_their_older_neighbours_said(engine: Engine) -> None:
+    """A click near a new hit is judged again with its own neighbours: the honeypot click
+    9 s before it, recorded two flushes earlier, still condemns it."""
+    _sent_message(engine, anonymize=False)
+    honeypot = _other("click", SENT + 600_000, "198.51.100.7", SAFARI, link=0)
+    click = _other("click", SENT + 609_000, "198.51.100.7", SAFARI, link=1)
+    later = _other("open", SENT + 618_000, "198.51.100.7", SAFARI)
+    for hit in (honeypot, click, later):
+        _record(engine, hit)
+    with engine.connect() as conn:
+        verdicts = {e.hit.id: e.classification for e in list_events(conn, MESSAGE)}
+    assert verdicts == {honeypot.id: "scanner", click.id: "scanner", later.id: "human"}

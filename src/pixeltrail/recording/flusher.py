@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,7 +24,12 @@ from sqlalchemy import Connection, Engine
 from pixeltrail.platform.webhook_events import enqueue_engagement
 from pixeltrail.recording.spool import Spool, read_segment
 from pixeltrail.store.db import upgrade, write_transaction
-from pixeltrail.store.events import events_of_messages, insert_events, update_verdicts
+from pixeltrail.store.events import (
+    insert_events,
+    older_events,
+    recent_and_human_opens,
+    update_verdicts,
+)
 from pixeltrail.store.ip_ranges import ranges
 from pixeltrail.store.message_context import message_contexts
 from pixeltrail.store.report_aggregates import record_report_changes, take_recording_turn
@@ -71,9 +76,7 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
     incoming: dict[str, dict[str, Hit]] = defaultdict(dict)
     for hit in hits:
         incoming[hit.message_id][hit.id] = hit
-    stored: dict[str, list[Event]] = defaultdict(list)
-    for event in events_of_messages(conn, list(incoming)):
-        stored[event.hit.message_id].append(event)
+    stored, readers, judged = _around(conn, incoming, rules)
     contexts = message_contexts(conn, list(incoming))
     new: list[Event] = []
     changed: list[tuple[str, Verdict]] = []
@@ -83,13 +86,15 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
         known = stored[message_id]
         known_ids = {e.hit.id for e in known}
         fresh = [h for h in message_hits.values() if h.id not in known_ids]
-        # The whole history of the message is judged again: a honeypot click now can
-        # turn clicks recorded a few seconds ago into a scanner's.
+        # The hits around the new ones are judged again: a honeypot click now can turn
+        # clicks recorded a few seconds ago into a scanner's.
         verdicts = classify_message(
             [e.hit for e in known] + fresh,
             rules,
             sent_at_ms=context.sent_at_ms if context else None,
             link_count=context.link_count if context else None,
+            reader=readers.get(message_id),
+            judged=judged.get(message_id),
         )
         new += [
             Event(
@@ -102,7 +107,8 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
         changed += [
             (e.hit.id, verdicts[e.hit.id])
             for e in known
-            if (e.classification, e.reason) != astuple_verdict(verdicts[e.hit.id])
+            if e.hit.id in verdicts
+            and (e.classification, e.reason) != astuple_verdict(verdicts[e.hit.id])
             # Stored addresses of an anonymising account are cut to their network, so an
             # address-range verdict cannot be re-derived: only retroactive machine rules
             # (honeypot, bursts) may change what was recorded as human.
@@ -116,6 +122,53 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
     # Webhooks for the opens and clicks counted as a person's, in this same transaction.
     enqueue_engagement(conn, new, contexts)
     return inserted
+
+
+def _around(
+    conn: Connection, incoming: Mapping[str, Mapping[str, Hit]], rules: Rules
+) -> tuple[dict[str, list[Event]], dict[str, Hit], dict[str, tuple[int, int]]]:
+    """What judging new hits takes from the stored events, by message: the events that may
+    change or matter, the reader (first human open) when it is older than all of those, and
+    the span of times to judge.
+
+    A verdict depends on the hits within `reach` of it (honeypot window, bursts) and on the
+    reader: new hits can change the stored verdicts within `reach` of them, which are judged
+    with their own neighbours, within 2 x `reach`. A message whose reader is not older than
+    that (the new hits may change who it is) is judged whole: a batch costs what its hits
+    touch, not the messages' whole history.
+    """
+    reach = rules.reach_ms
+    spans = {
+        message_id: (
+            min(h.at_ms for h in hits.values()) - reach,
+            max(h.at_ms for h in hits.values()) + reach,
+        )
+        for message_id, hits in incoming.items()
+    }
+    since = min(first for first, _ in spans.values()) - reach
+    loaded: dict[str, list[Event]] = defaultdict(list)
+    for event in recent_and_human_opens(conn, list(incoming), since):
+        loaded[event.hit.message_id].append(event)
+    stored: dict[str, list[Event]] = defaultdict(list)
+    readers: dict[str, Hit] = {}
+    judged: dict[str, tuple[int, int]] = {}
+    whole: list[str] = []
+    for message_id, (first, last) in spans.items():
+        events = loaded[message_id]
+        reader = next(
+            (e.hit for e in events if e.hit.kind == "open" and e.classification == HUMAN), None
+        )
+        if reader is not None and reader.at_ms >= first:
+            whole.append(message_id)
+            stored[message_id] = events
+            continue
+        if reader is not None:
+            readers[message_id] = reader
+        judged[message_id] = (first, last)
+        stored[message_id] = [e for e in events if first - reach <= e.hit.at_ms <= last + reach]
+    for event in older_events(conn, whole, since):
+        stored[event.hit.message_id].append(event)
+    return stored, readers, judged
 
 
 class Recorder:

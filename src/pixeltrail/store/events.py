@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Insert, Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pixeltrail.store.schema import events as events_table
-from pixeltrail.tracking.hits import Event, Hit, HitKind, Verdict, now_ms
+from pixeltrail.tracking.hits import HUMAN, Event, Hit, HitKind, Verdict, now_ms
 
 # Rows per statement: bounded statement size whatever the batch (13 columns stays far below
 # SQLite's 32,766 bound parameters and PostgreSQL's 65,535).
@@ -121,30 +121,63 @@ def update_verdicts(conn: Connection, changes: Sequence[tuple[str, Verdict]]) ->
         )
 
 
+_COLUMNS = [
+    events_table.c[name]
+    for name in (
+        "id", "kind", "message_id", "link", "destination", "at_ms", "ip", "user_agent",
+        "method", "honeypot", "classification", "reason",
+    )
+]  # fmt: skip
+
+
+def _events_of_rows(rows: Iterable[Sequence[Any]]) -> Iterator[Event]:
+    # Unpacked by position: Row attribute lookups by name cost more than the query does.
+    for row in rows:
+        id_, kind, message_id, link, destination, at_ms, ip, user_agent, *rest = row
+        method, honeypot, classification, reason = rest
+        hit = Hit(
+            id_, _kind(kind), message_id, link, destination, at_ms, ip, user_agent, method,
+            bool(honeypot),
+        )  # fmt: skip
+        yield Event(hit, classification, reason)
+
+
 def events_of_messages(conn: Connection, message_ids: Collection[str]) -> list[Event]:
     """Every event of these messages, oldest first (ties by id)."""
     found: list[Event] = []
     c = events_table.c
-    columns = [c.id, c.kind, c.message_id, c.link, c.destination, c.at_ms, c.ip, c.user_agent]
-    columns += [c.method, c.honeypot, c.classification, c.reason]
     for chunk in _chunks(sorted(set(message_ids)), BATCH):
-        # Unpacked by position: Row attribute lookups by name cost more than the query does.
-        for row in conn.execute(select(*columns).where(c.message_id.in_(chunk))):
-            id_, kind, message_id, link, destination, at_ms, ip, user_agent, *rest = row
-            method, honeypot, classification, reason = rest
-            hit = Hit(
-                id_,
-                _kind(kind),
-                message_id,
-                link,
-                destination,
-                at_ms,
-                ip,
-                user_agent,
-                method,
-                bool(honeypot),
-            )
-            found.append(Event(hit, classification, reason))
+        found += _events_of_rows(conn.execute(select(*_COLUMNS).where(c.message_id.in_(chunk))))
+    found.sort(key=lambda event: (event.hit.at_ms, event.hit.id))
+    return found
+
+
+def recent_and_human_opens(
+    conn: Connection, message_ids: Collection[str], since_ms: int
+) -> list[Event]:
+    """The events of these messages at or after `since_ms`, and their opens judged a person's
+    whenever they were (the first of them is the message's reader), oldest first (ties by id)."""
+    c = events_table.c
+    found: list[Event] = []
+    recent = (c.at_ms >= since_ms) | ((c.kind == "open") & (c.classification == HUMAN))
+    for chunk in _chunks(sorted(set(message_ids)), BATCH):
+        found += _events_of_rows(
+            conn.execute(select(*_COLUMNS).where(c.message_id.in_(chunk), recent))
+        )
+    found.sort(key=lambda event: (event.hit.at_ms, event.hit.id))
+    return found
+
+
+def older_events(conn: Connection, message_ids: Collection[str], before_ms: int) -> list[Event]:
+    """The events of these messages before `before_ms` but their human opens (the rest of
+    `recent_and_human_opens`), oldest first (ties by id)."""
+    c = events_table.c
+    found: list[Event] = []
+    older = (c.at_ms < before_ms) & ~((c.kind == "open") & (c.classification == HUMAN))
+    for chunk in _chunks(sorted(set(message_ids)), BATCH):
+        found += _events_of_rows(
+            conn.execute(select(*_COLUMNS).where(c.message_id.in_(chunk), older))
+        )
     found.sort(key=lambda event: (event.hit.at_ms, event.hit.id))
     return found
 

@@ -94,8 +94,8 @@ class Rules:
     burst_min_links: int
     forward_ipv4_prefix: int
     forward_ipv6_prefix: int
-    # Known-source verdicts by (kind, ip, user agent): the flusher judges a message's whole
-    # history again at every flush, and the signals depend on nothing else.
+    # Known-source verdicts by (kind, ip, user agent): the flusher judges the hits around new
+    # ones again at every flush, and the signals depend on nothing else.
     _known: dict[tuple[str, str, str], Verdict | None] = dataclasses.field(
         default_factory=dict, init=False, compare=False, repr=False
     )
@@ -124,6 +124,12 @@ class Rules:
         limits = _limits(data.get("thresholds", {}))
         return cls(signals=tuple(signals), **limits)
 
+    @property
+    def reach_ms(self) -> int:
+        """How far in time another hit can change a hit's verdict (honeypot window, bursts);
+        the first human open of a message (for forwards) reaches any later open."""
+        return max(self.honeypot_window_ms, self.burst_ms)
+
     @classmethod
     def default(cls) -> Rules:
         """The packaged rules without Apple ranges, parsed once."""
@@ -140,6 +146,8 @@ def classify_message(
     rules: Rules,
     sent_at_ms: int | None = None,
     link_count: int | None = None,
+    reader: Hit | None = None,
+    judged: tuple[int, int] | None = None,
 ) -> dict[str, Verdict]:
     """A verdict for every hit id of ONE message, given all its hits in any order.
 
@@ -148,21 +156,33 @@ def classify_message(
     rule then asks for every link, or `burst_min_links` of them when there are more).
     More hits later can change earlier verdicts (a honeypot click condemns the clicks around it):
     recompute with all hits and store what changed.
+
+    Or with part of them (the flusher, `record_hits`): only hits at times within `judged`
+    (first, last ms) get a verdict, the others are there as their neighbours (a hit's verdict
+    depends on no hit further than `Rules.reach_ms` from it); `reader` is the message's first
+    human open when it is older than all of them.
     """
     ordered = sorted(hits, key=lambda h: (h.at_ms, h.id))
+    if not ordered:
+        return {}
     honeypot_ms = [h.at_ms for h in ordered if h.honeypot]
     bursts = _burst_reasons(ordered, rules, link_count)
+    first, last = judged if judged is not None else (ordered[0].at_ms, ordered[-1].at_ms)
     verdicts: dict[str, Verdict] = {}
-    reader: tuple[str, str] | None = None
+    client: tuple[str, str] | None = None
+    if reader is not None:
+        client = (_network_key(reader.ip, rules), reader.user_agent)
     for hit in ordered:
+        if not first <= hit.at_ms <= last:
+            continue
         verdict = _verdict(hit, rules, honeypot_ms, sent_at_ms, bursts)
         if verdict.classification == HUMAN and hit.kind == "open":
             # The first human open is the reader's client; another network AND another user
             # agent later is most likely someone the message was forwarded to: still a person.
-            client = (_network_key(hit.ip, rules), hit.user_agent)
-            if reader is None:
-                reader = client
-            elif client[0] != reader[0] and client[1] != reader[1]:
+            this = (_network_key(hit.ip, rules), hit.user_agent)
+            if client is None:
+                client = this
+            elif this[0] != client[0] and this[1] != client[1]:
                 verdict = Verdict(HUMAN, FORWARD_REASON)
         verdicts[hit.id] = verdict
     return verdicts
