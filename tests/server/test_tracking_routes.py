@@ -81,7 +81,7 @@ def test_bad_tokens_never_redirect_and_record_nothing(server: ServerProcess, db:
         f"{server.base_url}/c/{token[:-5]}",
         f"{server.base_url}/c/{token}==",
         f"{server.base_url}/c/",
-        f"{server.base_url}/c/%41{token[1:]}",
+        f"{server.base_url}/c/%2B{token[1:]}",
         f"{server.base_url}/c/{'A' * 7000}",
         server.links.open_url(message_id).replace("/o/", "/c/"),
         server.links.unsubscribe_url(message_id).replace("/u/", "/c/"),

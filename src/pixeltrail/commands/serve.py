@@ -13,6 +13,7 @@ import click
 
 from pixeltrail.commands.common import settings
 from pixeltrail.recording.background import (
+    BACKGROUND_NICE,
     STATUS_FILE,
     STOP_SIGNALS,
     BackgroundProcess,
@@ -72,7 +73,7 @@ def serve(host: str, port: int, no_background: bool, log_level: str) -> None:
         f"(tracking base {app.settings.base_url})",
         err=True,
     )
-    run_http_server(config.http_server, app, host, port, log_level)
+    run_http_server(config.http_server, app, host, port, log_level, app.tracking)
 
 
 @click.command()
@@ -96,8 +97,12 @@ def background(log_level: str, parent_pid: int | None) -> None:
         signal.signal(sig, lambda *_: stop.set())
     # `serve` starts this with them blocked, so that none is lost while importing.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    if parent_pid is not None and not exit_with_parent(parent_pid):
-        stop.set()  # the server is gone already: only the last flush
+    if parent_pid is not None:
+        # Started by `serve`: readers' answers come first when the two compete for a core;
+        # hits wait safely in the spool meanwhile.
+        os.nice(BACKGROUND_NICE)
+        if not exit_with_parent(parent_pid):
+            stop.set()  # the server is gone already: only the last flush
     Background(settings()).run(stop, parent_pid)
 
 

@@ -32,6 +32,10 @@ STATUS_EVERY = 1.0  # written at least this often, changed or not
 STALE_AFTER = 5.0  # an older status: the background process is not running
 READ_CACHE = 0.5  # /healthz reads the file at most this often
 NOT_RUNNING = "background process not running"
+# The background process `serve` starts runs at this nice value: when the HTTP process and it
+# want the same core, answering pixels and redirects comes first (recording, sending and the
+# rest catch up as soon as there is a moment, from the spool and the queue).
+BACKGROUND_NICE = 10
 
 # A child started this recently that has not written its status yet is starting, not dead
 # (importing takes seconds on a busy machine; the HTTP process does not wait for it).

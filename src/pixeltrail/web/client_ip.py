@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -23,15 +23,29 @@ class ClientAddress:
         return any(ip in net for net in self.trusted)
 
     def of(self, scope: MutableMapping[str, Any]) -> str:
+        """The client of an ASGI request."""
         client = scope.get("client")
         peer: str = client[0] if client else ""
         if not self.trusted or not self._is_trusted(peer):
             return peer
-        forwarded = [
-            value.decode("latin-1")
-            for name, value in scope["headers"]
-            if name == b"x-forwarded-for"
-        ]
+        return self.behind(
+            peer,
+            [
+                value.decode("latin-1")
+                for name, value in scope["headers"]
+                if name == b"x-forwarded-for"
+            ],
+        )
+
+    def of_peer(self, peer: str, forwarded: Callable[[], Iterable[str]]) -> str:
+        """The client of a request from `peer`, given its X-Forwarded-For values (read only
+        when the peer is a trusted proxy)."""
+        if not self.trusted or not self._is_trusted(peer):
+            return peer
+        return self.behind(peer, forwarded())
+
+    def behind(self, peer: str, forwarded: Iterable[str]) -> str:
+        """The client behind the trusted proxy `peer`, from the X-Forwarded-For values."""
         hops = [h.strip() for h in ",".join(forwarded).split(",") if h.strip()]
         # Walk from the nearest hop back: the first address not one of our proxies is the
         # client. Anything further left was written by the client and cannot be believed.

@@ -82,14 +82,14 @@ class AllowedHosts:
         self._thread: threading.Thread | None = None
         self._failing = False
 
-    def allows(self, host: bytes | None) -> bool:
+    def allows(self, host: bytes | str | None) -> bool:
         """Whether tracking links on `host` (a Host header's value) are answered.
 
         A request without Host (HTTP/1.0) can only have been meant for the instance itself.
         """
         if host is None:
             return True
-        name = host_name(host.decode("latin-1"))
+        name = host_name(host.decode("latin-1") if isinstance(host, bytes) else host)
         return name in self.instance or name in self.domains
 
     def caddy_may_certify(self, query_string: bytes) -> bool:

@@ -55,22 +55,26 @@ _PAGE = (
     "<!doctype html><html lang=en><meta charset=utf-8><meta name=robots content=noindex>"
     "<title>{title}</title><body style='font:16px system-ui;margin:3em'><p>{text}</p>"
 )
-_BAD_LINK = _PAGE.format(
+BAD_LINK_PAGE = _PAGE.format(
     title="Link not valid", text="This link is not valid. It may have been cut or changed."
 ).encode()
-_EMPTY_PAGE = _PAGE.format(title="pixeltrail", text="").encode()
+EMPTY_PAGE_HTML = _PAGE.format(title="pixeltrail", text="").encode()
 _BAD_LINK_HEADERS = [
     (b"content-type", b"text/html; charset=utf-8"),
     _NO_INDEX,
-    (b"content-length", str(len(_BAD_LINK)).encode()),
+    (b"content-length", str(len(BAD_LINK_PAGE)).encode()),
 ]
 _EMPTY_PAGE_HEADERS = [
     (b"content-type", b"text/html"),
     _NO_INDEX,
-    (b"content-length", str(len(_EMPTY_PAGE)).encode()),
+    (b"content-length", str(len(EMPTY_PAGE_HTML)).encode()),
 ]
 _ROBOTS = b"User-agent: *\nDisallow: /\n"
 CADDY_ASK = "/caddy/ask"
+
+# What a tracking request is answered with (`TrackingApp.record`).
+Answer = int
+PIXEL, BAD_LINK, EMPTY_PAGE, REDIRECT = 0, 1, 2, 3
 
 
 class TrackingApp:
@@ -154,18 +158,37 @@ class TrackingApp:
             return
         is_open = path[1] == "o"
         token = raw_path[3:].decode("latin-1").rstrip("/")
+        answer, destination = self.record(
+            is_open,
+            token,
+            method,
+            lambda: self.client.of(scope),
+            (user_agent or b"")[:MAX_USER_AGENT].decode("utf-8", "replace"),
+        )
+        head = method == "HEAD"
+        if answer == PIXEL:
+            await _send(send, 200, _PIXEL_HEADERS, b"" if head else PIXEL_GIF)
+        elif answer == BAD_LINK:
+            await _send(send, 404, _BAD_LINK_HEADERS, b"" if head else BAD_LINK_PAGE)
+        elif answer == EMPTY_PAGE:  # the honeypot: nothing to go to
+            await _send(send, 200, _EMPTY_PAGE_HEADERS, b"" if head else EMPTY_PAGE_HTML)
+        else:
+            assert destination is not None
+            location = _location(destination)
+            await _send(send, 302, [(b"location", location), *_REDIRECT_TAIL], b"")
+
+    def record(
+        self, is_open: bool, token: str, method: str, ip: Callable[[], str], user_agent: str
+    ) -> tuple[Answer, str | None]:
+        """Verify a tracking token and spool its hit: what to answer, and where to (a click's
+        destination). The HTTP servers' interfaces (ASGI here, RSGI in rsgi.py) answer it."""
         try:
             claims = self.signer.verify(token)
         except InvalidToken as exc:
-            log.info("rejected %s token: %s", path[1], exc.reason)
+            log.info("rejected %s token: %s", "o" if is_open else "c", exc.reason)
             claims = None
-        head = method == "HEAD"
         if claims is None or claims.kind != ("open" if is_open else "click"):
-            if is_open:
-                await _send(send, 200, _PIXEL_HEADERS, b"" if head else PIXEL_GIF)
-            else:
-                await _send(send, 404, _BAD_LINK_HEADERS, b"" if head else _BAD_LINK)
-            return
+            return (PIXEL if is_open else BAD_LINK), None
         kind: HitKind = "open" if is_open else "click"
         fields = (
             new_event_id(),
@@ -174,19 +197,17 @@ class TrackingApp:
             claims.link,
             claims.destination,
             time.time_ns() // 1_000_000,
-            self.client.of(scope),
-            (user_agent or b"")[:MAX_USER_AGENT].decode("utf-8", "replace"),
+            ip(),
+            user_agent,
             method,
             claims.honeypot,
         )
         self.spool.append_line(spool_line(*fields), lambda: Hit(*fields))
         if is_open:
-            await _send(send, 200, _PIXEL_HEADERS, b"" if head else PIXEL_GIF)
-        elif claims.destination is None:  # the honeypot: nothing to go to
-            await _send(send, 200, _EMPTY_PAGE_HEADERS, b"" if head else _EMPTY_PAGE)
-        else:
-            location = _location(claims.destination)
-            await _send(send, 302, [(b"location", location), *_REDIRECT_TAIL], b"")
+            return PIXEL, None
+        if claims.destination is None:
+            return EMPTY_PAGE, None
+        return REDIRECT, claims.destination
 
 
 @functools.lru_cache(maxsize=1024)
