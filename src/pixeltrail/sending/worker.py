@@ -121,13 +121,33 @@ class SendWorker:
                 await mailer.close()
 
     async def run_once(self, now: int | None = None) -> int:
-        """One pass: reconcile, claim a batch, send it over the connections, record outcomes."""
+        """One pass: reconcile, claim a batch, send it over the connections, record outcomes.
+
+        While the last messages of a full batch are going, the next batch is claimed (and so
+        on, until a claim comes back short or the worker is stopping): the connections go
+        from one batch to the next without waiting for the claim or for the slowest of them.
+        """
+        batch, composer = self._take(now)
+        if not batch:
+            return 0
+        ledger = Ledger(self.engine, batch)
+        feed = _Feed(self, ledger, now, batch, composer)
+        try:
+            async with asyncio.TaskGroup() as connections:
+                for slot in range(min(self.concurrency, len(batch))):
+                    connections.create_task(self._connection(slot, feed, ledger))
+        finally:
+            await ledger.close()
+        return feed.claimed
+
+    def _take(self, now: int | None) -> tuple[list[Claimed], BatchComposer | None]:
+        """Claim a batch (reconciling first) and read what its messages are made of."""
         now = now_ms() if now is None else now
         with write_transaction(self.engine) as conn:
             reconcile(conn, now)
             batch = claim(conn, now, self.batch)
         if not batch:
-            return 0
+            return batch, None
         with self.engine.connect() as reader:
             composer = BatchComposer(reader, batch, self.signer)
             for m in batch:
@@ -136,22 +156,12 @@ class SendWorker:
                     self._mailers[m.mailbox_id] = [
                         self._mailer_for(endpoint) for _ in range(self.concurrency)
                     ]
-        ledger = Ledger(self.engine, batch)
-        queue = deque(batch)
-        try:
-            async with asyncio.TaskGroup() as connections:
-                for slot in range(min(self.concurrency, len(batch))):
-                    connections.create_task(self._connection(slot, queue, composer, ledger))
-        finally:
-            await ledger.close()
-        return len(batch)
+        return batch, composer
 
-    async def _connection(
-        self, slot: int, queue: deque[Claimed], composer: BatchComposer, ledger: Ledger
-    ) -> None:
-        """One connection's share of the batch: compose, intend, deliver, record, next."""
-        while queue:
-            m = queue.popleft()
+    async def _connection(self, slot: int, feed: _Feed, ledger: Ledger) -> None:
+        """One connection's share of the pass: compose, intend, deliver, record, next."""
+        while (item := await feed.next()) is not None:
+            m, composer = item
             prepared = composer.compose(m)
             if isinstance(prepared, Outcome):
                 ledger.record(m, prepared)
@@ -176,3 +186,63 @@ class SendWorker:
                 return Outcome("failed", str(exc), bounced=True)
             return Outcome("retry", str(exc))
         return Outcome("sent", link_count=p.link_count)
+
+
+class _Feed:
+    """A pass's claimed messages in order, each with the composer of its batch; claims the next
+    batch once no more than one message per connection is left of a full one."""
+
+    def __init__(
+        self,
+        worker: SendWorker,
+        ledger: Ledger,
+        now: int | None,
+        batch: list[Claimed],
+        composer: BatchComposer | None,
+    ) -> None:
+        self.worker = worker
+        self.ledger = ledger
+        self.now = now
+        self.claimed = 0
+        self._queue: deque[tuple[Claimed, BatchComposer]] = deque()
+        self._full = False
+        self._next: asyncio.Task[None] | None = None
+        self._failed: Exception | None = None  # the last claim's, for the next caller
+        self._add(batch, composer)
+
+    def _add(self, batch: list[Claimed], composer: BatchComposer | None) -> None:
+        if composer is not None:
+            self._queue.extend((m, composer) for m in batch)
+        self.claimed += len(batch)
+        self._full = len(batch) == self.worker.batch
+
+    async def next(self) -> tuple[Claimed, BatchComposer] | None:
+        """The next message to send, or None when the pass is over."""
+        while True:
+            if self._failed is not None:
+                raise self._failed  # a database outage: the pass ends, the worker retries
+            worker = self.worker
+            low = len(self._queue) <= worker.concurrency
+            if low and self._full and self._next is None and not worker._stop.is_set():
+                self._next = asyncio.create_task(self._claim())
+            if self._queue:
+                return self._queue.popleft()
+            if self._next is None:
+                return None
+            await self._next
+
+    async def _claim(self) -> None:
+        try:
+            # On PostgreSQL the claim waits for the server in a thread. SQLite claims on the
+            # event loop, as the ledger writes: in a thread it would hold the write lock
+            # while the ledger's writes wait for it on the event loop.
+            if self.worker.engine.dialect.name == "postgresql":
+                batch, composer = await asyncio.to_thread(self.worker._take, self.now)
+            else:
+                batch, composer = self.worker._take(self.now)
+            self.ledger.add(batch)
+            self._add(batch, composer)
+        except Exception as exc:
+            self._failed = exc
+        finally:
+            self._next = None
