@@ -29,6 +29,10 @@ from pixeltrail.store.db import SQLITE_BEGIN
 # Outcomes that no intent is waiting to be written with are written on their own this late
 # at most, so a sent message soon reads as sent even when nothing else is being sent.
 OUTCOME_DELAY_S = 0.05
+# How long a writer waits, once woken, for more to write with it. An intent is needed only
+# once the server has answered MAIL and RCPT (two round trips, written meanwhile): waiting this
+# long costs its message nothing in most cases, and makes for half as many transactions.
+GATHER_S = 0.001
 # Webhook endpoints for `message.sent` are looked up at most this often by a worker (not at
 # every write): an endpoint added just now gets the events of messages sent a second later.
 ENDPOINTS_TTL_MS = 1000
@@ -146,9 +150,9 @@ class _Writer:
         ledger = self.ledger
         while True:
             await self.wake.wait()
-            # One more turn of the loop first: the connections whose answers have arrived
-            # meanwhile record them and bring their next intents into this same transaction.
-            await asyncio.sleep(0)
+            # A moment first: the connections whose answers arrive meanwhile record them and
+            # bring their next intents into this same transaction.
+            await asyncio.sleep(GATHER_S)
             self.wake.clear()
             intents = ledger._take_intents() if self.intents else []
             outcomes = ledger._take_outcomes() if self.outcomes else []
