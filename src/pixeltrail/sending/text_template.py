@@ -206,3 +206,5 @@ def text_template(html_source: str) -> str | None:
         return _convert(html_source)
     except _Unsure:
         return None
+    except Exception:  # whatever the conversion trips on, each message is converted instead
+        return None
