@@ -4,9 +4,10 @@ At most once, and nothing lost but what is in flight: a worker claims a batch (`
 each of its connections marks the message it is about to send `sending` (the intent, written
 while the server takes the envelope and committed before the message's DATA) and the outcome
 once the server has answered. Those
-writes are coalesced: every transaction carries the intents that are waiting and the outcomes
-gathered since the last one, so a worker writes far less often than once per message and
-never marks a message before a connection is ready to send it. Claims carry a lease (renewed as
+writes are coalesced (ledger.py): every transaction carries the intents that are waiting and
+the outcomes gathered since the last one (on PostgreSQL, intents and outcomes each in their
+own), so a worker writes far less often than once per message and never marks a message
+before a connection is ready to send it. Claims carry a lease (renewed as
 the worker goes). When a worker dies, its `claimed` messages go back to `scheduled` once the
 lease runs out (they were never tried); a message left `sending` may or may not have reached
 the server, so it is marked `failed` with that reason and never retried. Those in flight at
