@@ -128,6 +128,10 @@ def upgrade(engine: Engine) -> str:
     Returns the revision the database is at afterwards.
     """
     with _UPGRADE_LOCK, engine.connect() as conn:
+        # On SQLite the migration takes the writer lock up front (BEGIN IMMEDIATE): reading
+        # the revision and then writing would fail at once ("database is locked") when
+        # another process wrote in between, busy_timeout or not.
+        conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
         command.upgrade(_alembic_config(conn), "head")
     revision = current_revision(engine)
     if revision is None:  # pragma: no cover - Alembic records the revision it reached
