@@ -3,7 +3,7 @@
 nginx serves a static 43-byte GIF for /o/ and `return 302` for /c/; pixeltrail verifies the
 token, records the hit (spool, then the database through the flusher of its background
 process) and answers the same. Both run pinned to one core (`taskset`), one after the other;
-pixeltrail's background process is moved off that core, to the others (`--background-cpus`).
+pixeltrail's background process stays on that core too, at nice 10 (`--background-cpus` moves it).
 wrk runs pinned to another core with 64 connections, rotating over 20,000 signed URLs of 20,000
 messages with realistic user agents. Runs are interleaved (nginx then pixeltrail, then
 pixeltrail then nginx, ...) and the medians of requests/s, p50 and p99 are reported with their
@@ -516,8 +516,8 @@ def move_process(pid: int, cpus: frozenset[int]) -> None:
 
 
 def background_process(process: Process, cpus: frozenset[int]) -> int:
-    """pixeltrail's background process, once it has written its status, moved to `cpus`:
-    started by `serve` under taskset, it would otherwise share the server's core."""
+    """pixeltrail's background process, once it has written its status, moved to `cpus`
+    (started by `serve` under taskset, it shares the server's core until moved)."""
     found: list[int] = []
 
     def running() -> bool:
@@ -1078,10 +1078,12 @@ pinned to one core with `taskset -c 0`, wrk to the other with `taskset -c 1`: `w
 -d10s --latency -s <script>`. Only the server under load works; the others idle meanwhile.
 `pixeltrail serve` is two processes: the HTTP process (tokens, spool, answers) and
 the background process it starts (the flusher, which classifies hits and writes them to SQLite,
-and the rest). Started under `taskset`, the background process would share core 0; the script
-moves every one of its threads to the other cores (`--background-cpus`: by default all but the
-server's and, when there are more than two, wrk's), so on a two-core machine it shares wrk's;
-it runs at nice 10, as `serve` starts it, so wrk comes first there as the HTTP process would.
+and the rest). Both stay on core 0 (the background process at nice 10, as `serve` starts it),
+so pixeltrail gets one core for everything, as nginx does, and wrk has the other to itself;
+`--background-cpus` moves the background process elsewhere. Until 2026-11-27 noon it ran on
+wrk's core, and there it kept wrk from offering enough requests: pixeltrail's HTTP process
+then used only three quarters of its core (nice 10, nice 19 or SCHED_IDLE made no difference),
+whereas on its own core at nice 10 it lets the HTTP process have nearly all of it.
 The Lua script rotates over 20,000 pre-formatted requests, one signed URL of each of 20,000
 messages (opens with mail clients' and image proxies' user agents, clicks with browsers' and a
 UTM-tagged destination): a campaign's recipients, each opening or clicking a dozen times within
@@ -1203,8 +1205,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--background-cpus",
         type=lambda text: frozenset(int(c) for c in text.split(",")),
         default=None,
-        help="cores for pixeltrail's background process, comma-separated (default: all but "
-        "the server's and, if any are left, wrk's)",
+        help="cores for pixeltrail's background process, comma-separated (default: the "
+        "server's, where `serve` starts it)",
     )
     parser.add_argument(
         "--paced-rate",
@@ -1235,11 +1237,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(
             f"--server-cpu and --client-cpu must be two different cores of {sorted(cores)}"
         )
-    if args.background_cpus is None:  # off the server's core, and off wrk's if there is room
-        others = cores - {args.server_cpu}
-        args.background_cpus = frozenset(others - {args.client_cpu} or others)
-    if not args.background_cpus or not args.background_cpus <= cores - {args.server_cpu}:
-        parser.error(f"--background-cpus must be cores of {sorted(cores)} but the server's")
+    if args.background_cpus is None:  # all of pixeltrail on the server's core, as nginx
+        args.background_cpus = frozenset({args.server_cpu})
+    if not args.background_cpus or not args.background_cpus <= cores:
+        parser.error(f"--background-cpus must be cores of {sorted(cores)}")
     # This script (the /healthz sampler, the database counts) stays off the server's core.
     os.sched_setaffinity(0, {args.client_cpu})
 

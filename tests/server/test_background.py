@@ -86,6 +86,26 @@ def test_sigterm_stops_both_and_the_last_hits_are_recorded(
     assert "Traceback" not in server.log()
 
 
+def test_the_background_process_yields_the_cpu_to_the_http_process(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """Answering readers comes first: the background process runs at nice 10, and so does its
+    session's scheduling group, where the kernel has them (Linux autogroups), or its own nice
+    would count only against itself."""
+    server = ServerProcess(tmp_path / "data", sqlite_url).start()
+    try:
+        background = server.background_pid()
+        assert server.process is not None
+        http_nice = os.getpriority(os.PRIO_PROCESS, server.process.pid)
+        lower = min(19, http_nice + 10)
+        assert eventually(lambda: os.getpriority(os.PRIO_PROCESS, background) == lower or None)
+        group = Path(f"/proc/{background}/autogroup")
+        if group.exists():
+            assert group.read_text().split()[-1] == "10"
+    finally:
+        server.stop()
+
+
 def test_serve_without_background_then_background_on_its_own(
     tmp_path: Path, sqlite_url: str, sqlite_db: Engine
 ) -> None:

@@ -18,6 +18,7 @@ from pixeltrail.recording.background import (
     STOP_SIGNALS,
     BackgroundProcess,
     exit_with_parent,
+    lower_priority,
 )
 from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import open_store
@@ -100,7 +101,7 @@ def background(log_level: str, parent_pid: int | None) -> None:
     if parent_pid is not None:
         # Started by `serve`: readers' answers come first when the two compete for a core;
         # hits wait safely in the spool meanwhile.
-        os.nice(BACKGROUND_NICE)
+        lower_priority(BACKGROUND_NICE)
         if not exit_with_parent(parent_pid):
             stop.set()  # the server is gone already: only the last flush
     Background(settings()).run(stop, parent_pid)

@@ -36,6 +36,16 @@ NOT_RUNNING = "background process not running"
 # want the same core, answering pixels and redirects comes first (recording, sending and the
 # rest catch up as soon as there is a moment, from the spool and the queue).
 BACKGROUND_NICE = 10
+# Linux's autogroup scheduling shares the CPU between sessions first, and a nice value only
+# counts within its session: the background process has a session of its own.
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def lower_priority(nice: int) -> None:
+    """Run this process at `nice`, its session's scheduling group too (where there is one)."""
+    os.nice(nice)
+    with contextlib.suppress(OSError):
+        AUTOGROUP.write_text(f"{nice}\n")
 
 # A child started this recently that has not written its status yet is starting, not dead
 # (importing takes seconds on a busy machine; the HTTP process does not wait for it).
