@@ -47,6 +47,7 @@ def lower_priority(nice: int) -> None:
     with contextlib.suppress(OSError):
         AUTOGROUP.write_text(f"{nice}\n")
 
+
 # A child started this recently that has not written its status yet is starting, not dead
 # (importing takes seconds on a busy machine; the HTTP process does not wait for it).
 START_GRACE = 15.0
