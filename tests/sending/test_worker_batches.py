@@ -20,13 +20,18 @@ from .conftest import SmtpServer
 EMAILS = [f"r{n}@example.org" for n in range(23)]
 
 
-def test_a_pass_claims_batch_after_batch_and_sends_each_message_once(
-    engine: Engine, settings: Settings, smtp_server: SmtpServer
-) -> None:
+def _queued(engine: Engine, settings: Settings, smtp_server: SmtpServer) -> SendWorker:
+    """A worker (batches of 5 over 3 connections) and 23 messages due for it."""
     with write_transaction(engine) as conn:
         make_chain(conn, settings, smtp_url=smtp_server.url, emails=EMAILS)
         schedule_due(conn, settings, now_ms())
-    worker = SendWorker(engine, settings, settings.signer(), batch=5, concurrency=3)
+    return SendWorker(engine, settings, settings.signer(), batch=5, concurrency=3)
+
+
+def test_a_pass_claims_batch_after_batch_and_sends_each_message_once(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    worker = _queued(engine, settings, smtp_server)
 
     async def passes() -> list[int]:
         try:
@@ -45,10 +50,7 @@ def test_a_pass_claims_batch_after_batch_and_sends_each_message_once(
 def test_a_stopping_worker_claims_no_further_batch(
     engine: Engine, settings: Settings, smtp_server: SmtpServer
 ) -> None:
-    with write_transaction(engine) as conn:
-        make_chain(conn, settings, smtp_url=smtp_server.url, emails=EMAILS)
-        schedule_due(conn, settings, now_ms())
-    worker = SendWorker(engine, settings, settings.signer(), batch=5, concurrency=3)
+    worker = _queued(engine, settings, smtp_server)
     worker.stop()  # not started: only marks it stopping
 
     async def once() -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -94,16 +95,15 @@ class _Checked(TextParser):
         return self.tags[ord(char) - _FIRST]
 
     def parse_starttag(self, i: int) -> int:
-        self._in_tag = True
-        try:
-            return super().parse_starttag(i)
-        finally:
-            self._in_tag = False
+        return self._inside_tag(super().parse_starttag, i)
 
     def parse_endtag(self, i: int) -> int:
+        return self._inside_tag(super().parse_endtag, i)
+
+    def _inside_tag(self, parse: Callable[[int], int], i: int) -> int:
         self._in_tag = True
         try:
-            return super().parse_endtag(i)
+            return parse(i)
         finally:
             self._in_tag = False
 

@@ -25,12 +25,9 @@ class ClientAddress:
     def of(self, scope: MutableMapping[str, Any]) -> str:
         """The client of an ASGI request."""
         client = scope.get("client")
-        peer: str = client[0] if client else ""
-        if not self.trusted or not self._is_trusted(peer):
-            return peer
-        return self.behind(
-            peer,
-            [
+        return self.of_peer(
+            client[0] if client else "",
+            lambda: [
                 value.decode("latin-1")
                 for name, value in scope["headers"]
                 if name == b"x-forwarded-for"

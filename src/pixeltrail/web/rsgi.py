@@ -86,7 +86,7 @@ class RsgiApp:
             is_open,
             path[3:].rstrip("/"),
             method,
-            lambda: tracking.client.of_peer(_host_of(scope.client), lambda: _forwarded(scope)),
+            lambda: tracking.client.of_peer(_split(scope.client)[0], lambda: _forwarded(scope)),
             (headers.get("user-agent") or "")[:MAX_USER_AGENT],
         )
         # The body even to HEAD: granian sends its length and leaves the body out.
@@ -106,21 +106,20 @@ def _location(destination: str) -> str:
     return to_location(destination)
 
 
-def _host_of(address: str) -> str:
-    """The host of RSGI's "host:port" (IPv6 in brackets)."""
-    host = address.rpartition(":")[0]
-    return host[1:-1] if host.startswith("[") else host
-
-
 def _forwarded(scope: RSGIScope) -> list[str]:
     return [value for name, value in scope.headers.items() if name == "x-forwarded-for"]
 
 
+def _split(address: str) -> tuple[str, str]:
+    """Host and port of RSGI's "host:port" (IPv6 in brackets)."""
+    host, _, port = address.rpartition(":")
+    return (host[1:-1] if host.startswith("[") else host), port
+
+
 def _address(value: str) -> tuple[str, int] | None:
-    host, _, port = value.rpartition(":")
-    if not port.isdigit():
-        return None
-    return (host[1:-1] if host.startswith("[") else host), int(port)
+    """ASGI's (host, port), or None without a port."""
+    host, port = _split(value)
+    return (host, int(port)) if port.isdigit() else None
 
 
 async def _bridge(
