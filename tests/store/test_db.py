@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from pixeltrail.config import Settings
 from pixeltrail.store.db import (
@@ -156,6 +158,43 @@ def test_sqlite_default_database_is_a_wal_file_in_the_data_dir(tmp_path: Path) -
             "foreign_keys": 1,
         }
     finally:
+        engine.dispose()
+
+
+def test_sqlite_opens_while_another_process_writes_to_a_new_database(tmp_path: Path) -> None:
+    # Another process is writing to a database not yet in WAL mode (the first migration,
+    # say): SQLite refuses the switch to WAL at once, busy_timeout or not. Opening waits.
+    path = tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE other (x INTEGER)")
+    finish = threading.Timer(0.3, writer.execute, ["COMMIT"])
+    finish.start()
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT count(*) FROM other").scalar() == 0
+    finally:
+        finish.join()
+        writer.close()
+        engine.dispose()
+
+
+def test_sqlite_gives_up_on_a_database_locked_past_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pixeltrail.store.db._SQLITE_BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "held.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE other (x INTEGER)")
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with pytest.raises(OperationalError, match="database is locked"):
+            engine.connect()
+    finally:
+        writer.close()
         engine.dispose()
 
 

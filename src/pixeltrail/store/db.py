@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,10 +28,9 @@ _UPGRADE_LOCK = threading.Lock()
 # Execution option read by the SQLite "begin" listener: how to BEGIN (DEFERRED or IMMEDIATE).
 SQLITE_BEGIN = "pixeltrail_sqlite_begin"
 
+_SQLITE_BUSY_TIMEOUT_S = 30.0
 _SQLITE_PRAGMAS = (
-    # busy_timeout first: the journal_mode switch below may have to wait for another process.
-    "PRAGMA busy_timeout = 30000",
-    "PRAGMA journal_mode = WAL",
+    f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT_S * 1000)}",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
 )
@@ -83,6 +84,7 @@ def _sqlite_engine(url: URL) -> Engine:
         try:
             for pragma in _SQLITE_PRAGMAS:
                 cursor.execute(pragma)
+            _enter_wal(cursor)
         finally:
             cursor.close()
 
@@ -92,6 +94,27 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
 
     return engine
+
+
+def _enter_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database file to WAL (it stays so), waiting out other processes' writes.
+
+    While another connection holds the writer lock, the switch fails at once with
+    SQLITE_BUSY: SQLite does not call the busy handler there, as waiting could deadlock.
+    Several processes opening a new database together hit it; retry up to busy_timeout.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_S
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 @contextmanager
