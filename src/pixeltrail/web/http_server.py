@@ -19,6 +19,7 @@ from typing import Any
 
 import uvloop
 
+from pixeltrail.web import inline
 from pixeltrail.web.rsgi import Lifespan, RsgiApp
 from pixeltrail.web.tracking import MAX_HEADER_BYTES, ASGIApp, TrackingApp
 
@@ -71,8 +72,9 @@ async def _serve_granian(
     failed = await lifespan.startup()
     if failed is not None:  # the app has logged why
         raise SystemExit(1)
+    rsgi_app = RsgiApp(tracking, lifespan.state)
     server = Granian(
-        RsgiApp(tracking, lifespan.state),
+        rsgi_app,
         address=host,
         port=port,
         interface=Interfaces.RSGI,
@@ -94,7 +96,8 @@ async def _serve_granian(
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop, sig)
     try:
-        await server.serve()
+        with inline.install(rsgi_app.answer_inline):
+            await server.serve()
     finally:
         await lifespan.shutdown()
     if server.interrupt_children:  # the worker ended by itself

@@ -67,6 +67,14 @@ class RsgiApp:
         else:
             await _bridge(self.tracking, scope, proto, self.state)
 
+    def answer_inline(self, scope: RSGIScope, proto: HTTPProtocol) -> bool:
+        """Answer a tracking request without the event loop (inline.py); False for the rest."""
+        path = scope.path
+        if path.startswith(("/o/", "/c/")) and scope.proto == "http":
+            self._track(scope, proto, path)
+            return True
+        return False
+
     def _track(self, scope: RSGIScope, proto: HTTPProtocol, path: str) -> None:
         # Header sizes are refused by granian itself (its HTTP/1 buffer, `HEAD_LIMIT`).
         headers = scope.headers
