@@ -22,9 +22,8 @@ import hmac
 import re
 import secrets
 import zlib
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pixeltrail.tracking.keys import KEY_ID_BYTES, KeyRing
 from pixeltrail.tracking.urls import MAX_DESTINATION_BYTES, http_destination_error
@@ -39,6 +38,9 @@ MAX_TOKEN_CHARS = (MAX_DESTINATION_BYTES + 64) * 4 // 3 + 4
 _PURPOSE = "link-token/v1"
 _HEADER = 1 + KEY_ID_BYTES + MESSAGE_ID_BYTES
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+assert (1 + KEY_ID_BYTES) % 3 == 0
+assert MESSAGE_ID_BYTES % 3 == 0
+_MESSAGE_ID_CHARS = slice((1 + KEY_ID_BYTES) * 4 // 3, _HEADER * 4 // 3)
 
 FLAG_DEFLATED = 0x01
 FLAG_HONEYPOT = 0x02
@@ -77,9 +79,9 @@ class InvalidToken(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class LinkClaims:
-    """What a verified token says."""
+class LinkClaims(NamedTuple):
+    """What a verified token says (a named tuple: made on every tracking request, and three
+    times cheaper to make than a frozen dataclass)."""
 
     kind: Literal["open", "click", "unsubscribe"]
     message_id: str
@@ -294,7 +296,9 @@ class TokenSigner:
                 break
         else:
             raise InvalidToken("token signature does not match (tampered or forged)")
-        message_id = _b64encode(data[1 + KEY_ID_BYTES : _HEADER])
+        # The message id's bytes start and end on base64 boundaries: its characters in the
+        # (canonical, as decoded above) token are its own encoding.
+        message_id = token[_MESSAGE_ID_CHARS]
         if kind in (_OPEN, _UNSUBSCRIBE):  # ints: no enum lookups
             if len(body) != _HEADER:
                 raise InvalidToken("token has unexpected payload")
@@ -307,7 +311,10 @@ class TokenSigner:
     def _click_claims(self, body: bytes, message_id: str, key_id: str) -> LinkClaims:
         # Only reached for bodies this instance signed, so malformed payloads mean a bug
         # or a leaked key; still answer with a reason, never an exception.
-        link, pos = _read_varint(body, _HEADER)
+        if len(body) > _HEADER and body[_HEADER] < 0x80:  # a one-byte link position
+            link, pos = body[_HEADER], _HEADER + 1
+        else:
+            link, pos = _read_varint(body, _HEADER)
         if pos >= len(body):
             raise InvalidToken("click token has no flags")
         flags = body[pos]
@@ -317,7 +324,7 @@ class TokenSigner:
         destination = _destination(body[pos + 1 :], bool(flags & FLAG_DEFLATED))
         if not destination:
             if honeypot:
-                return LinkClaims("click", message_id, key_id, link, None, honeypot=True)
+                return LinkClaims("click", message_id, key_id, link, None, True)
             raise InvalidToken("click token has no destination")
         return LinkClaims("click", message_id, key_id, link, destination, honeypot)
 
