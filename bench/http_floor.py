@@ -1,11 +1,12 @@
 """The floor under pixeltrail's tracking server: granian answering a 43-byte GIF with an app
-that does nothing else, through ASGI and through RSGI (granian's own interface), side by side.
+that does nothing else, through ASGI, through RSGI (granian's own interface), and through RSGI
+answered inline where granian hands the request over (pixeltrail.web.inline), side by side.
 
 Each app runs in its own process pinned to one core (`taskset`), wrk on another with 64
-connections; runs alternate (ASGI, RSGI, then RSGI, ASGI, ...) and the medians of requests/s,
-p99 and the server's CPU time per request (user + system, all threads, from /proc) are
-printed. What pixeltrail's hot path adds is the rest of its CPU per request in
-bench/server.py.
+connections; runs alternate (ASGI, RSGI, inline, then inline, RSGI, ASGI, ...) and the
+medians of requests/s, p99 and the server's CPU time per request (user + system, all
+threads, from /proc) are printed. What pixeltrail's hot path adds is the rest of its CPU
+per request in bench/server.py.
 
     .venv/bin/python bench/http_floor.py [--rounds 3] [--duration 6]
 """
@@ -52,6 +53,11 @@ async def rsgi(scope, proto):
     proto.response_bytes(200, RSGI_HEADERS, GIF)
 
 
+def answer_inline(scope, proto):
+    proto.response_bytes(200, RSGI_HEADERS, GIF)
+    return True
+
+
 interface, port = sys.argv[1], int(sys.argv[2])
 server = Server(
     asgi if interface == "asgi" else rsgi,
@@ -63,7 +69,14 @@ server = Server(
     backlog=1024,
     log_access=False,
 )
-uvloop.run(server.serve())
+if interface == "inline":
+    from pixeltrail.web import inline
+
+    with inline.install(answer_inline) as installed:
+        assert installed
+        uvloop.run(server.serve())
+else:
+    uvloop.run(server.serve())
 '''
 PORT = 18921
 
@@ -109,9 +122,9 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
         sys.exit("needs wrk and taskset: apt-get install -y wrk util-linux")
-    results: dict[str, list[tuple[float, ...]]] = {"asgi": [], "rsgi": []}
+    results: dict[str, list[tuple[float, ...]]] = {"asgi": [], "rsgi": [], "inline": []}
     for round_ in range(args.rounds):
-        order = ["asgi", "rsgi"] if round_ % 2 == 0 else ["rsgi", "asgi"]
+        order = list(results) if round_ % 2 == 0 else list(reversed(results))
         for interface in order:
             result = _run(interface, args.duration, args.server_cpu, args.client_cpu)
             results[interface].append(result)
@@ -125,7 +138,8 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: |")
     for interface, runs in results.items():
         rate, p99, cpu = (statistics.median(r[i] for r in runs) for i in range(3))
-        print(f"| {interface.upper()} | {rate:,.0f} | {p99:.2f} | {cpu:.1f} |")
+        name = {"asgi": "ASGI", "rsgi": "RSGI", "inline": "RSGI, answered inline"}[interface]
+        print(f"| {name} | {rate:,.0f} | {p99:.2f} | {cpu:.1f} |")
 
 
 if __name__ == "__main__":
