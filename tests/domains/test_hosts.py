@@ -80,6 +80,7 @@ def test_served_are_the_instance_and_domains_verified_now_or_before(
     hosts = AllowedHosts(settings, engine, tmp_path / "hosts.json")
     assert not hosts.allows(f"{HOST}:443".encode())
     assert hosts.reload() is True
+    assert hosts.allows(f"{HOST}:443".encode())  # the answer before the reload is not kept
     for allowed in [HOST, "TRACK.acme.test:8000", "was.acme.test", CNAME_TARGET]:
         assert hosts.allows(allowed.encode()), allowed
     for local in ["app.pixeltrail.test", "localhost:8000", "127.0.0.1:8000", "[::1]:8000"]:
@@ -163,3 +164,16 @@ def test_links_on_a_domain_use_https_or_http_with_the_instance_port(
     assert tracking_base_url(verified, replace(local, tracking_scheme="https")) == f"https://{HOST}"
     with pytest.raises(Invalid, match="not verified yet"):
         tracking_base_url(pending, settings)
+
+
+def test_a_flood_of_made_up_hosts_changes_no_answer(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    add(engine, settings, HOST, now_ms())
+    hosts = AllowedHosts(settings, engine, tmp_path / "hosts.json")
+    hosts.reload()
+    for n in range(5000):
+        assert not hosts.allows(f"evil-{n}.test".encode())
+    assert hosts.allows(HOST.encode())
+    assert hosts.allows(b"127.0.0.1:8000")
+    assert not hosts.allows(b"evil-1.test")

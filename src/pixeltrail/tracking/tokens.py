@@ -23,7 +23,7 @@ import re
 import secrets
 import zlib
 from enum import IntEnum
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 from pixeltrail.tracking.keys import KEY_ID_BYTES, KeyRing
 from pixeltrail.tracking.urls import MAX_DESTINATION_BYTES, http_destination_error
@@ -219,6 +219,20 @@ def _inflate(data: bytes) -> bytes:
     return out
 
 
+class _Keyed(Protocol):
+    def copy(self) -> _Keyed: ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
+def _keyed(key: bytes) -> _Keyed:
+    """HMAC-SHA256 keyed with `key`, to copy for each token: OpenSSL's HMAC object itself
+    where the hmac module wraps one (a copy then costs no Python-level wrapper per call)."""
+    wrapper = hmac.new(key, digestmod=hashlib.sha256)
+    inner: _Keyed = getattr(wrapper, "_hmac", None) or wrapper
+    return inner
+
+
 class TokenSigner:
     """Makes and verifies tokens with a key ring."""
 
@@ -226,20 +240,18 @@ class TokenSigner:
         self._keys = keys
         key = keys.signing_key
         # Keyed once: each token copies this state (the key's two blocks already hashed).
-        self._signing = hmac.new(key.subkey(_PURPOSE), digestmod=hashlib.sha256)
+        self._signing = _keyed(key.subkey(_PURPOSE))
         # Each kind's first bytes: version and kind, then the key id.
         self._heads = {kind: bytes([VERSION << 4 | kind]) + key.key_id for kind in Kind}
         # Keyed once per listed key id (a ring never changes): the id in hex for the claims,
         # and a keyed HMAC of each key with that id, copied for every token verified.
-        self._verifying: dict[bytes, tuple[str, tuple[hmac.HMAC, ...]]] = {}
+        self._verifying: dict[bytes, tuple[str, tuple[_Keyed, ...]]] = {}
 
-    def _verifiers(self, key_id: bytes) -> tuple[str, tuple[hmac.HMAC, ...]]:
+    def _verifiers(self, key_id: bytes) -> tuple[str, tuple[_Keyed, ...]]:
         found = self._verifying.get(key_id)
         if found is None:
             candidates = self._keys.candidates(key_id)
-            keyed = tuple(
-                hmac.new(k.subkey(_PURPOSE), digestmod=hashlib.sha256) for k in candidates
-            )
+            keyed = tuple(_keyed(k.subkey(_PURPOSE)) for k in candidates)
             found = (key_id.hex(), keyed)
             if candidates:  # unknown ids are not kept: anyone can send any number of them
                 self._verifying[key_id] = found

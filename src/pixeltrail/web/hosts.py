@@ -33,6 +33,8 @@ from pixeltrail.platform.hostnames import is_local_name
 log = logging.getLogger("pixeltrail.hosts")
 
 REFRESH_SECONDS = 30.0
+# Host header values whose answer `allows` keeps (a few are real; the rest is noise).
+_MAX_VERDICTS = 256
 WATCH_SECONDS = 1.0
 RECHECK_SECONDS = 60.0
 # Names a local client uses for the instance (tests, `make run`): the instance too.
@@ -77,6 +79,7 @@ class AllowedHosts:
         )
         self._cache_seen: tuple[int, int] | None = None
         self.domains: frozenset[str] = self._read_cache()
+        self._verdicts: tuple[frozenset[str], dict[bytes | str, bool]] = (self.domains, {})
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -89,8 +92,18 @@ class AllowedHosts:
         """
         if host is None:
             return True
-        name = host_name(host.decode("latin-1") if isinstance(host, bytes) else host)
-        return name in self.instance or name in self.domains
+        # Every tracking request asks about the same few Host values: the answers are kept
+        # until the served domains change (bounded: anyone can send any Host).
+        domains, verdicts = self._verdicts
+        if domains is not self.domains:
+            domains, verdicts = self._verdicts = (self.domains, {})
+        verdict = verdicts.get(host)
+        if verdict is None:
+            name = host_name(host.decode("latin-1") if isinstance(host, bytes) else host)
+            verdict = name in self.instance or name in domains
+            if len(verdicts) < _MAX_VERDICTS:
+                verdicts[host] = verdict
+        return verdict
 
     def caddy_may_certify(self, query_string: bytes) -> bool:
         """Caddy's on-demand TLS question (`?domain=NAME`): may it get a certificate for NAME?
