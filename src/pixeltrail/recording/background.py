@@ -29,7 +29,10 @@ log = logging.getLogger("pixeltrail.background")
 STATUS_FILE = "background-status.json"
 STATUS_TICK = 0.25  # seconds between looks at the status (written when it changed)
 STATUS_EVERY = 1.0  # written at least this often, changed or not
-STALE_AFTER = 5.0  # an older status: the background process is not running
+# An older status: the background process is not running. Generous, because it yields the
+# CPU to the HTTP process (nice 10): on a core saturated by tracking requests its status is
+# written seconds late (a process that stops says so at once, and `serve` sees its own child die).
+STALE_AFTER = 30.0
 READ_CACHE = 0.5  # /healthz reads the file at most this often
 NOT_RUNNING = "background process not running"
 # The background process `serve` starts runs at this nice value: when the HTTP process and it
