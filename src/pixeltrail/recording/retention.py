@@ -1,4 +1,5 @@
-"""The retention loop: every hour, the background process purges events past their retention."""
+"""The retention loop: every hour, the background process purges events past their retention,
+and webhook delivery logs past theirs (platform/webhook_retention.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 
 from sqlalchemy import Engine
 
+from pixeltrail.platform.webhook_retention import purge_old_deliveries
 from pixeltrail.store.event_retention import purge_expired_events
 
 log = logging.getLogger("pixeltrail.retention")
@@ -30,7 +32,8 @@ class RetentionLoop:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
-        """Purge once (stopping between batches when asked to stop); returns events deleted."""
+        """Purge once (stopping between batches when asked to stop); returns events deleted.
+        Webhook delivery logs are purged after the events."""
         done = purge_expired_events(self.engine, stopping=self._stop.is_set)
         for purge in done:
             if purge.events:
@@ -40,6 +43,9 @@ class RetentionLoop:
                     purge.events,
                     purge.retention_days,
                 )
+        deliveries = purge_old_deliveries(self.engine, stopping=self._stop.is_set)
+        if deliveries:
+            log.info("%d webhook delivery log entr(ies) past their keep time deleted", deliveries)
         return sum(purge.events for purge in done)
 
     def _run(self) -> None:
