@@ -197,7 +197,7 @@ def test_mailboxes_smtp_url_is_masked_and_limits_change(site: Site) -> None:
     assert rows["Sales"].daily_limit == 150
     assert b"s3cret" not in rows["Sales"].smtp_url_encrypted.encode()
 
-    limit = f"/settings/mailboxes/{rows['Sales'].id}/limit"
+    limit = f"/settings/mailboxes/{rows['Sales'].id}/edit"
     raised = owner.post(limit, {"daily_limit": "300"}, token_from="/settings/mailboxes")
     assert raised.status_code == 303
     bad = owner.post(limit, {"daily_limit": "lots"}, token_from="/settings/mailboxes")
@@ -205,6 +205,10 @@ def test_mailboxes_smtp_url_is_masked_and_limits_change(site: Site) -> None:
     mallory = another_account(site)
     theirs = mallory.post(limit, {"daily_limit": "1"}, token_from="/settings/mailboxes")
     assert theirs.status_code == 404
+    gone = mallory.post(
+        f"/settings/mailboxes/{rows['Sales'].id}/delete", token_from="/settings/mailboxes"
+    )
+    assert gone.status_code == 404
     assert "sales@acme.example" not in mallory.get("/settings/mailboxes").text
     with site.engine.connect() as conn:
         assert (
@@ -213,6 +217,56 @@ def test_mailboxes_smtp_url_is_masked_and_limits_change(site: Site) -> None:
             ).scalar()
             == 300
         )
+
+
+def test_a_mailbox_is_renamed_and_removed_unless_something_was_sent_from_it(site: Site) -> None:
+    owner = site.sign_up()
+    with site.engine.connect() as conn:
+        outbox = conn.execute(select(mailboxes)).one()  # the one set-up made
+    edit, delete = (f"/settings/mailboxes/{outbox.id}/{action}" for action in ("edit", "delete"))
+    renamed = owner.post(
+        edit,
+        {"name": "Trials", "from_name": "Ada at Acme", "from_email": "ada@acme.example",
+         "daily_limit": "40"},
+        token_from="/settings/mailboxes",
+    )  # fmt: skip
+    assert renamed.status_code == 303
+    page = html.unescape(owner.get("/settings/mailboxes").text)
+    assert "Trials saved: it sends at most 40 a day" in page
+    refused = owner.post(
+        edit,
+        {"name": "", "from_email": "not an address", "daily_limit": "40"},
+        token_from="/settings/mailboxes",
+    )
+    assert refused.status_code == 422
+    with site.engine.connect() as conn:
+        row = conn.execute(select(mailboxes).where(mailboxes.c.id == outbox.id)).one()
+    assert (row.name, row.from_name, row.from_email, row.daily_limit) == (
+        "Trials", "Ada at Acme", "ada@acme.example", 40,
+    )  # fmt: skip
+
+    # A campaign sends from it: it stays, and the page says why.
+    campaign = owner.post("/campaigns", {"name": "Autumn", "mailbox_id": outbox.id})
+    assert campaign.status_code == 303
+    kept = owner.post(delete, token_from="/settings/mailboxes")
+    assert kept.status_code == 409
+    assert "campaigns send from this mailbox" in html.unescape(kept.text)
+    with site.engine.connect() as conn:
+        assert conn.execute(select(mailboxes.c.id)).scalars().all() == [outbox.id]
+
+    spare = owner.post(
+        "/settings/mailboxes",
+        {"name": "Spare", "from_email": "spare@acme.example", "kind": "outbox",
+         "daily_limit": "10"},
+    )  # fmt: skip
+    assert spare.status_code == 303
+    with site.engine.connect() as conn:
+        spare_id = conn.execute(select(mailboxes.c.id).where(mailboxes.c.name == "Spare")).scalar()
+    removed = owner.post(f"/settings/mailboxes/{spare_id}/delete", token_from="/settings/mailboxes")
+    assert removed.status_code == 303
+    assert "Mailbox Spare removed" in owner.get("/settings/mailboxes").text
+    with site.engine.connect() as conn:
+        assert conn.execute(select(mailboxes.c.id)).scalars().all() == [outbox.id]
 
 
 def test_a_webhook_endpoint_its_secret_once_and_its_delivery_log(site: Site) -> None:

@@ -1,4 +1,5 @@
-"""Mailboxes: who campaigns send from, through an SMTP server (its URL masked) or the outbox."""
+"""Mailboxes: who campaigns send from, through an SMTP server (its URL masked) or the outbox;
+added, edited (name, sender, daily limit) and removed while nothing was sent from them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pixeltrail.platform.mailboxes import (
     DEFAULT_DAILY_LIMIT,
     MAX_DAILY_LIMIT,
     create_mailbox,
+    delete_mailbox,
+    get_mailbox,
     list_mailboxes,
     update_mailbox,
 )
@@ -28,13 +31,16 @@ def _daily_limit(text: str) -> int:
     return int(text)
 
 
-def _page(ctx: Ctx, status: int = 200, error: PlatformError | None = None) -> Response:
+def _page(
+    ctx: Ctx, status: int = 200, error: PlatformError | None = None, adding: bool = True
+) -> Response:
+    """The page; after a failed add (`adding`), its form keeps what was typed."""
     with ctx.read() as conn:
         mailboxes, next_cursor = list_mailboxes(
             conn, ctx.account_id, ctx.settings, cursor=ctx.query.get("cursor") or None, limit=100
         )
     values = {name: ctx.field(name) for name in _FIELDS}
-    if ctx.form is None or not error:
+    if ctx.form is None or not error or not adding:
         values = {"kind": "smtp", "daily_limit": str(DEFAULT_DAILY_LIMIT)}
     return ctx.render(
         "settings/mailboxes.html",
@@ -74,28 +80,46 @@ def mailboxes_page(ctx: Ctx) -> Response:
 
 
 @page
-def mailbox_limit(ctx: Ctx) -> Response:
+def mailbox_edit(ctx: Ctx) -> Response:
     if ctx.form is None:
         return ctx.redirect("/settings/mailboxes")
+    changes: dict[str, Any] = {
+        name: ctx.field(name) for name in ("name", "from_name", "from_email") if name in ctx.form
+    }
     try:
+        changes["daily_limit"] = _daily_limit(ctx.field("daily_limit"))
         with ctx.write() as conn:
             mailbox = update_mailbox(
-                conn,
-                ctx.account_id,
-                ctx.params["mailbox_id"],
-                ctx.settings,
-                {"daily_limit": _daily_limit(ctx.field("daily_limit"))},
+                conn, ctx.account_id, ctx.params["mailbox_id"], ctx.settings, changes
             )
     except NotFound:
         raise
     except PlatformError as exc:
-        return _page(ctx, exc.status, exc)
+        return _page(ctx, exc.status, exc, adding=False)
     return ctx.redirect(
-        "/settings/mailboxes", flash=f"{mailbox.name} now sends at most {mailbox.daily_limit} a day"
+        "/settings/mailboxes",
+        flash=f"{mailbox.name} saved: it sends at most {mailbox.daily_limit} a day",
     )
+
+
+@page
+def mailbox_delete(ctx: Ctx) -> Response:
+    if ctx.form is None:
+        return ctx.redirect("/settings/mailboxes")
+    mailbox_id = ctx.params["mailbox_id"]
+    try:
+        with ctx.write() as conn:
+            mailbox = get_mailbox(conn, ctx.account_id, mailbox_id, ctx.settings)
+            delete_mailbox(conn, ctx.account_id, mailbox_id)
+    except NotFound:
+        raise
+    except PlatformError as exc:  # used by campaigns or messages: it stays
+        return _page(ctx, exc.status, exc, adding=False)
+    return ctx.redirect("/settings/mailboxes", flash=f"Mailbox {mailbox.name} removed")
 
 
 routes = [
     route("/settings/mailboxes", mailboxes_page),
-    route("/settings/mailboxes/{mailbox_id}/limit", mailbox_limit),
+    route("/settings/mailboxes/{mailbox_id}/edit", mailbox_edit),
+    route("/settings/mailboxes/{mailbox_id}/delete", mailbox_delete),
 ]

@@ -1,0 +1,66 @@
+"""Mailboxes in Chromium: a row's fields are saved by its own Save button, and Remove asks first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from pixeltrail.store.schema import mailboxes
+
+from .conftest import PASSWORD, Site
+
+
+def _names(site: Site) -> list[tuple[str, int]]:
+    with site.engine.connect() as conn:
+        query = select(mailboxes.c.name, mailboxes.c.daily_limit).order_by(mailboxes.c.name)
+        return [(row.name, row.daily_limit) for row in conn.execute(query)]
+
+
+def test_mailboxes_are_edited_in_their_row_and_removed_after_a_confirmation(
+    sqlite_site: Site, browser: Any
+) -> None:
+    context = browser.new_context(base_url=sqlite_site.url)
+    try:
+        page = context.new_page()
+        page.goto("/setup")
+        page.fill('input[name="account_name"]', "Acme")
+        page.fill('input[name="email"]', "owner@acme.example")
+        page.fill('input[name="password"]', PASSWORD)
+        page.click('button[type="submit"]')
+        page.wait_for_url("**/campaigns")
+
+        (outbox,) = _names(sqlite_site)  # the one set-up made
+        page.goto("/settings/mailboxes")
+        page.fill('input[name="name"][placeholder="Sales"]', "Spare")
+        page.fill('section input[name="from_email"]', "spare@acme.example")
+        page.check('input[name="kind"][value="outbox"]')
+        page.click("text=Add mailbox")
+        page.wait_for_selector("text=Mailbox Spare added")
+
+        # Each row's inputs sit in table cells, outside its form: they belong to it by `form=`.
+        page.fill('input[aria-label="Daily limit of Spare"]', "25")
+        page.fill('input[aria-label="Name of Built-in outbox"]', "Trials")
+        page.fill('input[aria-label="Daily limit of Built-in outbox"]', "12")
+        page.locator("tr", has=page.locator('input[value="Spare"]')).locator(
+            "text=Save"
+        ).click()  # the first row's changes are not sent with the second's
+        page.wait_for_selector("text=Spare saved: it sends at most 25 a day")
+        assert _names(sqlite_site) == [outbox, ("Spare", 25)]
+
+        dialogs: list[str] = []
+
+        def answer(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss() if len(dialogs) == 1 else dialog.accept()
+
+        page.on("dialog", answer)
+        remove = page.locator('button[aria-label="Remove Spare"]')
+        remove.click()  # dismissed: nothing happens
+        assert dialogs == ["Remove the mailbox Spare?"]
+        assert _names(sqlite_site) == [outbox, ("Spare", 25)]
+        remove.click()
+        page.wait_for_selector("text=Mailbox Spare removed")
+        assert _names(sqlite_site) == [outbox]
+    finally:
+        context.close()
