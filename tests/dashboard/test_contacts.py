@@ -112,6 +112,48 @@ def test_do_not_track_and_remove(site: Site) -> None:
     assert rows(site) == {}
 
 
+def test_a_contacts_address_and_custom_fields_are_edited_on_its_page(site: Site) -> None:
+    owner = site.sign_up()
+    path = owner.post("/contacts", {"email": "ada@example.com"}).headers["location"]
+    owner.post("/contacts", {"email": "grace@example.com"})
+    with write_transaction(site.engine) as conn:
+        conn.execute(
+            contacts.update()
+            .where(contacts.c.email == "ada@example.com")
+            .values(fields={"plan": "gold", "notes": "met at the fair"})
+        )
+    page = owner.get(path).text
+    assert 'value="gold"' in page and 'value="met at the fair"' in page
+
+    moved = owner.post(path, {"email": "Ada@Engines.example", "first_name": "Ada"})
+    assert moved.status_code == 303
+    assert set(rows(site)) == {"ada@engines.example", "grace@example.com"}
+    taken = owner.post(path, {"email": "grace@example.com", "first_name": "Ada"})
+    assert taken.status_code == 409
+    assert "another contact already has the address grace@example.com" in taken.text
+    assert set(rows(site)) == {"ada@engines.example", "grace@example.com"}
+
+    fields = f"{path}/fields"
+    saved = owner.post(
+        fields,
+        {"key": ["notes", "plan"], "value": ["", "platinum"], "new_key": "tier",
+         "new_value": "1"},
+        token_from=path,
+    )  # fmt: skip
+    assert saved.status_code == 303
+    assert "Custom fields saved" in owner.get(path).text
+    assert rows(site)["ada@engines.example"]["fields"] == {"plan": "platinum", "tier": "1"}
+    bad = owner.post(fields, {"new_key": "Not A Name", "new_value": "x"}, token_from=path)
+    assert bad.status_code == 422
+    assert "is not an identifier" in html.unescape(bad.text)
+    assert rows(site)["ada@engines.example"]["fields"] == {"plan": "platinum", "tier": "1"}
+
+    mallory = another_account(site)
+    stolen = mallory.post(fields, {"new_key": "x", "new_value": "y"}, token_from="/contacts")
+    assert stolen.status_code == 404
+    assert rows(site)["ada@engines.example"]["fields"] == {"plan": "platinum", "tier": "1"}
+
+
 MESSY_CSV = (
     "Correo;Nombre;Org;Plan;Notas\n"
     "ada@example.com;Ada;Engines;gold;first\n"

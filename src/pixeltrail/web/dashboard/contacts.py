@@ -1,4 +1,5 @@
-"""Contacts: the list with search and paging, adding one, a contact's page, removing one."""
+"""Contacts: the list with search and paging, adding one, a contact's page (its address, names
+and custom fields edited there), removing one."""
 
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ def contact_detail(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _detail(ctx)
     changes: dict[str, Any] = {name: ctx.field(name) for name in _NEW[1:]}
+    if ctx.form is not None and "email" in ctx.form:
+        changes["email"] = ctx.field("email")
     changes["do_not_track"] = ctx.checked("do_not_track")
     try:
         with ctx.write() as conn:
@@ -92,6 +95,30 @@ def contact_detail(ctx: Ctx) -> Response:
     except PlatformError as exc:
         return _detail(ctx, exc.status, exc)
     return ctx.redirect(f"/contacts/{contact.id}", flash="Saved")
+
+
+@page
+def contact_fields(ctx: Ctx) -> Response:
+    """Custom fields: each shown one with its new value (blank removes it), and one new one."""
+    contact_id = ctx.params["contact_id"]
+    if ctx.form is None:
+        return ctx.redirect(f"/contacts/{contact_id}")
+    keys = [str(key) for key in ctx.form.getlist("key")]
+    values = [str(value) for value in ctx.form.getlist("value")]
+    changes: dict[str, str | None] = {
+        key: value if value.strip() else None for key, value in zip(keys, values, strict=False)
+    }
+    new_key = ctx.field("new_key").strip()
+    if new_key:
+        changes[new_key] = ctx.field("new_value")
+    try:
+        with ctx.write() as conn:
+            update_contact(conn, ctx.account_id, contact_id, {"fields": changes})
+    except NotFound:
+        raise
+    except PlatformError as exc:
+        return _detail(ctx, exc.status, exc)
+    return ctx.redirect(f"/contacts/{contact_id}", flash="Custom fields saved")
 
 
 @page
@@ -116,5 +143,6 @@ routes = [
     *contacts_import.routes,
     *contacts_suppressions.routes,
     route("/contacts/{contact_id}", contact_detail),
+    route("/contacts/{contact_id}/fields", contact_fields),
     route("/contacts/{contact_id}/delete", contact_delete),
 ]
