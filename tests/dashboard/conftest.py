@@ -157,6 +157,16 @@ def launch_chromium(playwright: Any, *extra_args: str) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
 
 
+def sign_up_in_browser(page: Any) -> None:
+    """Create the account through the set-up page, as a new user does; signed in afterwards."""
+    page.goto("/setup")
+    page.fill('input[name="account_name"]', "Acme")
+    page.fill('input[name="email"]', "owner@acme.example")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url("**/campaigns")
+
+
 @pytest.fixture
 def browser(playwright: Any) -> Iterator[Any]:
     chromium = launch_chromium(playwright)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from pixeltrail.store.schema import contacts
 
-from .conftest import PASSWORD, Site
+from .conftest import Site, sign_up_in_browser
 from .test_contacts_progress import writes_held
 
 CSV = (
@@ -23,12 +23,7 @@ def test_import_mapping_step_in_a_browser(sqlite_site: Site, browser: Any) -> No
     context = browser.new_context(base_url=sqlite_site.url)
     try:
         page = context.new_page()
-        page.goto("/setup")
-        page.fill('input[name="account_name"]', "Acme")
-        page.fill('input[name="email"]', "owner@acme.example")
-        page.fill('input[name="password"]', PASSWORD)
-        page.click('button[type="submit"]')
-        page.wait_for_url("**/campaigns")
+        sign_up_in_browser(page)
 
         page.goto("/contacts/import")
         page.set_input_files(

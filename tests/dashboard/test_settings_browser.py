@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from pixeltrail.store.schema import mailboxes
 
-from .conftest import PASSWORD, Site
+from .conftest import Site, sign_up_in_browser
 
 
 def _names(site: Site) -> list[tuple[str, int]]:
@@ -23,12 +23,7 @@ def test_mailboxes_are_edited_in_their_row_and_removed_after_a_confirmation(
     context = browser.new_context(base_url=sqlite_site.url)
     try:
         page = context.new_page()
-        page.goto("/setup")
-        page.fill('input[name="account_name"]', "Acme")
-        page.fill('input[name="email"]', "owner@acme.example")
-        page.fill('input[name="password"]', PASSWORD)
-        page.click('button[type="submit"]')
-        page.wait_for_url("**/campaigns")
+        sign_up_in_browser(page)
 
         (outbox,) = _names(sqlite_site)  # the one set-up made
         page.goto("/settings/mailboxes")

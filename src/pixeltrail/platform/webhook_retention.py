@@ -15,9 +15,9 @@ from sqlalchemy import Engine, delete, select
 
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.store.db import write_transaction
+from pixeltrail.store.event_retention import DAY_MS
 from pixeltrail.store.schema import accounts, webhook_deliveries, webhook_endpoints
 
-DAY_MS = 86_400_000
 DELIVERY_LOG_DAYS = 90
 BATCH = 2000
 _FINISHED = ("delivered", "failed", "cancelled")

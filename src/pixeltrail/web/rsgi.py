@@ -61,14 +61,12 @@ class RsgiApp:
         self.state = state
 
     async def __rsgi__(self, scope: RSGIScope, proto: HTTPProtocol) -> None:
-        path = scope.path
-        if path.startswith(("/o/", "/c/")) and scope.proto == "http":
-            self._track(scope, proto, path)
-        else:
+        if not self.answer_inline(scope, proto):
             await _bridge(self.tracking, scope, proto, self.state)
 
     def answer_inline(self, scope: RSGIScope, proto: HTTPProtocol) -> bool:
-        """Answer a tracking request without the event loop (inline.py); False for the rest."""
+        """Answer a tracking request, synchronously (inline.py calls this where granian hands
+        the request over); False for the rest, which goes to the ASGI app."""
         path = scope.path
         if path.startswith(("/o/", "/c/")) and scope.proto == "http":
             self._track(scope, proto, path)

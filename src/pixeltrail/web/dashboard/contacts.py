@@ -84,7 +84,7 @@ def contact_detail(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _detail(ctx)
     changes: dict[str, Any] = {name: ctx.field(name) for name in _NEW[1:]}
-    if ctx.form is not None and "email" in ctx.form:
+    if "email" in ctx.form:
         changes["email"] = ctx.field("email")
     changes["do_not_track"] = ctx.checked("do_not_track")
     try:
