@@ -13,12 +13,11 @@ import click
 
 from pixeltrail.commands.common import settings
 from pixeltrail.recording.background import (
-    BACKGROUND_NICE,
     STATUS_FILE,
     STOP_SIGNALS,
     BackgroundProcess,
     exit_with_parent,
-    lower_priority,
+    yield_to_readers,
 )
 from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import open_store
@@ -101,7 +100,7 @@ def background(log_level: str, parent_pid: int | None) -> None:
     if parent_pid is not None:
         # Started by `serve`: readers' answers come first when the two compete for a core;
         # hits wait safely in the spool meanwhile.
-        lower_priority(BACKGROUND_NICE)
+        yield_to_readers()
         if not exit_with_parent(parent_pid):
             stop.set()  # the server is gone already: only the last flush
     Background(settings()).run(stop, parent_pid)

@@ -30,25 +30,36 @@ STATUS_FILE = "background-status.json"
 STATUS_TICK = 0.25  # seconds between looks at the status (written when it changed)
 STATUS_EVERY = 1.0  # written at least this often, changed or not
 # An older status: the background process is not running. Generous, because it yields the
-# CPU to the HTTP process (nice 10): on a core saturated by tracking requests its status is
-# written seconds late (a process that stops says so at once, and `serve` sees its own child die).
+# CPU to the HTTP process (`yield_to_readers`): on a core saturated by tracking requests its
+# status is written seconds late (a process that stops says so at once, and `serve` sees its
+# own child die).
 STALE_AFTER = 30.0
 READ_CACHE = 0.5  # /healthz reads the file at most this often
 NOT_RUNNING = "background process not running"
-# The background process `serve` starts runs at this nice value: when the HTTP process and it
-# want the same core, answering pixels and redirects comes first (recording, sending and the
-# rest catch up as soon as there is a moment, from the spool and the queue).
+# Where SCHED_IDLE is missing (not Linux), the background process runs at this nice value.
 BACKGROUND_NICE = 10
-# Linux's autogroup scheduling shares the CPU between sessions first, and a nice value only
-# counts within its session: the background process has a session of its own.
-AUTOGROUP = Path("/proc/self/autogroup")
 
 
-def lower_priority(nice: int) -> None:
-    """Run this process at `nice`, its session's scheduling group too (where there is one)."""
-    os.nice(nice)
-    with contextlib.suppress(OSError):
-        AUTOGROUP.write_text(f"{nice}\n")
+def yield_to_readers() -> None:
+    """Let this process run only when the HTTP process does not want the core: answering
+    pixels and redirects comes first (recording, sending and the rest catch up as soon as
+    there is a moment, from the spool and the queue).
+
+    Linux's SCHED_IDLE, for every thread (later ones inherit it): a waking HTTP process takes
+    the core at once. A nice value does not do that: the kernel lets the running task finish
+    its slice first, and at 1,000 requests/s that took the p99 from 2 to 4.7 ms
+    (docs/benchmarks.md). SCHED_IDLE counts within a scheduling group, and Linux groups tasks
+    by session (autogroups): `serve` starts this process in its own session, so in its own
+    group, with a process group of its own.
+    """
+    os.nice(BACKGROUND_NICE)
+    policy = getattr(os, "SCHED_IDLE", None)
+    if policy is None:
+        return
+    tasks = Path("/proc/self/task")
+    for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setscheduler(tid, policy, os.sched_param(0))
 
 
 # A child started this recently that has not written its status yet is starting, not dead
@@ -215,11 +226,13 @@ class BackgroundProcess:
                     return
                 started = time.monotonic()
                 try:
-                    # Its own session: a Ctrl+C in the terminal reaches `serve` alone, which
-                    # stops the child after closing its last spool segment. The command is
-                    # serve's own (this Python, `-m pixeltrail background`), no input's.
+                    # Its own process group: a Ctrl+C in the terminal reaches `serve` alone,
+                    # which stops the child after closing its last spool segment. Not its own
+                    # session, whose scheduling group would compete with serve's as a whole
+                    # (`yield_to_readers`). The command is serve's own (this Python,
+                    # `-m pixeltrail background`), no input's.
                     child = subprocess.Popen(  # noqa: S603
-                        self.command, stdin=subprocess.DEVNULL, start_new_session=True
+                        self.command, stdin=subprocess.DEVNULL, process_group=0
                     )
                 except OSError as exc:
                     child = None
