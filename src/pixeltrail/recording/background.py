@@ -48,18 +48,16 @@ def yield_to_readers() -> None:
     Linux's SCHED_IDLE, for every thread (later ones inherit it): a waking HTTP process takes
     the core at once. A nice value does not do that: the kernel lets the running task finish
     its slice first, and at 1,000 requests/s that took the p99 from 2 to 4.7 ms
-    (docs/benchmarks.md). SCHED_IDLE counts within a scheduling group, and Linux groups tasks
-    by session (autogroups): `serve` starts this process in its own session, so in its own
-    group, with a process group of its own.
+    (docs/benchmarks.md). SCHED_IDLE counts only within a scheduling group, and Linux groups
+    tasks by session (autogroups): `serve` starts this process in serve's session, so in
+    serve's group, with a process group of its own (`BackgroundProcess`).
     """
     os.nice(BACKGROUND_NICE)
-    policy = getattr(os, "SCHED_IDLE", None)
-    if policy is None:
+    if not hasattr(os, "SCHED_IDLE"):
         return
-    tasks = Path("/proc/self/task")
-    for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:
+    for task in Path("/proc/self/task").iterdir():  # Linux, which has SCHED_IDLE, has /proc
         with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            os.sched_setscheduler(tid, policy, os.sched_param(0))
+            os.sched_setscheduler(int(task.name), os.SCHED_IDLE, os.sched_param(0))
 
 
 # A child started this recently that has not written its status yet is starting, not dead
