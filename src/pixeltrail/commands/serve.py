@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 import click
 
@@ -17,6 +18,7 @@ from pixeltrail.recording.background import (
     STOP_SIGNALS,
     BackgroundProcess,
     exit_with_parent,
+    lower_priority,
     yield_to_readers,
 )
 from pixeltrail.sending.worker import SendWorker
@@ -97,13 +99,15 @@ def background(log_level: str, parent_pid: int | None) -> None:
         signal.signal(sig, lambda *_: stop.set())
     # `serve` starts this with them blocked, so that none is lost while importing.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    started: Callable[[], None] | None = None
     if parent_pid is not None:
-        # Started by `serve`: readers' answers come first when the two compete for a core;
-        # hits wait safely in the spool meanwhile.
-        yield_to_readers()
+        # Started by `serve`: readers' answers come first when the two compete for a core
+        # (hits wait safely in the spool meanwhile), fully once this process is running.
+        lower_priority()
+        started = yield_to_readers
         if not exit_with_parent(parent_pid):
             stop.set()  # the server is gone already: only the last flush
-    Background(settings()).run(stop, parent_pid)
+    Background(settings()).run(stop, parent_pid, started)
 
 
 @click.command()

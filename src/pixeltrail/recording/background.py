@@ -36,14 +36,24 @@ STATUS_EVERY = 1.0  # written at least this often, changed or not
 STALE_AFTER = 30.0
 READ_CACHE = 0.5  # /healthz reads the file at most this often
 NOT_RUNNING = "background process not running"
-# Where SCHED_IDLE is missing (not Linux), the background process runs at this nice value.
+# The background process's nice value from its start; where SCHED_IDLE is missing (not
+# Linux), for its whole life.
 BACKGROUND_NICE = 10
 
 
+def lower_priority() -> None:
+    """The background process's priority while it starts (imports, migrations, its services):
+    below the HTTP process's, but with a share of a saturated core, so that it is running and
+    writing its status within seconds. At `SCHED_IDLE` from the start, on a core that the HTTP
+    process kept busy it had not written its status 15 s later, and /healthz said it was not
+    running."""
+    os.nice(BACKGROUND_NICE)
+
+
 def yield_to_readers() -> None:
-    """Let this process run only when the HTTP process does not want the core: answering
-    pixels and redirects comes first (recording, sending and the rest catch up as soon as
-    there is a moment, from the spool and the queue).
+    """Once started: let this process run only when the HTTP process does not want the core;
+    answering pixels and redirects comes first (recording, sending and the rest catch up as
+    soon as there is a moment, from the spool and the queue).
 
     Linux's SCHED_IDLE, for every thread (later ones inherit it): a waking HTTP process takes
     the core at once. A nice value does not do that: the kernel lets the running task finish
@@ -52,7 +62,6 @@ def yield_to_readers() -> None:
     tasks by session (autogroups): `serve` starts this process in serve's session, so in
     serve's group, with a process group of its own (`BackgroundProcess`).
     """
-    os.nice(BACKGROUND_NICE)
     if not hasattr(os, "SCHED_IDLE"):
         return
     for task in Path("/proc/self/task").iterdir():  # Linux, which has SCHED_IDLE, has /proc

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -246,8 +247,14 @@ class Background:
             },
         }
 
-    def run(self, stop: threading.Event, parent_pid: int | None = None) -> None:
-        """Run until `stop` is set (or the parent process, if given, is gone)."""
+    def run(
+        self,
+        stop: threading.Event,
+        parent_pid: int | None = None,
+        started_hook: Callable[[], None] | None = None,
+    ) -> None:
+        """Run until `stop` is set (or the parent process, if given, is gone); `started_hook`
+        is called once every service has started."""
         started: list[Service] = []
 
         def start_services() -> None:
@@ -260,6 +267,8 @@ class Background:
                     return
                 service.start()
                 started.append(service)
+            if started_hook is not None:
+                started_hook()
 
         # Started aside: the status is written from the first moment, even while the
         # migration waits on the database.
