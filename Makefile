@@ -11,7 +11,8 @@ $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-.venv/.synced: $(UV) pyproject.toml uv.lock setup.py src/pixeltrail/tracking/_htmlscan.c
+.venv/.synced: $(UV) pyproject.toml uv.lock setup.py src/pixeltrail/tracking/_htmlscan.c \
+		src/pixeltrail/tracking/_hitline.c
 	$(UV) sync --frozen --quiet
 	touch $@
 

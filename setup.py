@@ -1,7 +1,9 @@
-"""Build of the compiled HTML scanner; everything else about the package is in pyproject.toml.
+"""Build of the compiled parts (the HTML scanner, the tracking routes' token check); everything
+else about the package is in pyproject.toml.
 
-The extension is optional at build time: without a C compiler the package still installs
-and runs with the Python scanner (htmlscan.py logs that it does).
+Both extensions are optional at build time: without a C compiler (or, for the token check,
+OpenSSL's headers: Debian's libssl-dev) the package still installs and runs with the Python
+reference of each (htmlscan.py and hitline.py log that they do).
 """
 
 from setuptools import Extension, setup
@@ -13,6 +15,13 @@ setup(
             ["src/pixeltrail/tracking/_htmlscan.c"],
             extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra"],
             optional=True,
-        )
+        ),
+        Extension(
+            "pixeltrail.tracking._hitline",
+            ["src/pixeltrail/tracking/_hitline.c"],
+            libraries=["crypto"],
+            extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra", "-D_GNU_SOURCE"],
+            optional=True,
+        ),
     ]
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 MIN_SECRET_LENGTH = 16
@@ -67,6 +67,9 @@ class KeyRing:
     @property
     def signing_key(self) -> SigningKey:
         return self._keys[0]
+
+    def __iter__(self) -> Iterator[SigningKey]:
+        return iter(self._keys)
 
     def candidates(self, key_id: bytes) -> list[SigningKey]:
         return self._by_id.get(key_id, [])

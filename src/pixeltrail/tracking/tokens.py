@@ -35,7 +35,7 @@ MAX_LINK = 2**32 - 1
 # The longest token a valid destination can produce, with room to spare; longer is refused
 # before any decoding work.
 MAX_TOKEN_CHARS = (MAX_DESTINATION_BYTES + 64) * 4 // 3 + 4
-_PURPOSE = "link-token/v1"
+SUBKEY_PURPOSE = "link-token/v1"
 _HEADER = 1 + KEY_ID_BYTES + MESSAGE_ID_BYTES
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 assert (1 + KEY_ID_BYTES) % 3 == 0
@@ -240,18 +240,22 @@ class TokenSigner:
         self._keys = keys
         key = keys.signing_key
         # Keyed once: each token copies this state (the key's two blocks already hashed).
-        self._signing = _keyed(key.subkey(_PURPOSE))
+        self._signing = _keyed(key.subkey(SUBKEY_PURPOSE))
         # Each kind's first bytes: version and kind, then the key id.
         self._heads = {kind: bytes([VERSION << 4 | kind]) + key.key_id for kind in Kind}
         # Keyed once per listed key id (a ring never changes): the id in hex for the claims,
         # and a keyed HMAC of each key with that id, copied for every token verified.
         self._verifying: dict[bytes, tuple[str, tuple[_Keyed, ...]]] = {}
 
+    @property
+    def keys(self) -> KeyRing:
+        return self._keys
+
     def _verifiers(self, key_id: bytes) -> tuple[str, tuple[_Keyed, ...]]:
         found = self._verifying.get(key_id)
         if found is None:
             candidates = self._keys.candidates(key_id)
-            keyed = tuple(_keyed(k.subkey(_PURPOSE)) for k in candidates)
+            keyed = tuple(_keyed(k.subkey(SUBKEY_PURPOSE)) for k in candidates)
             found = (key_id.hex(), keyed)
             if candidates:  # unknown ids are not kept: anyone can send any number of them
                 self._verifying[key_id] = found
@@ -333,7 +337,7 @@ class TokenSigner:
         if flags & ~_KNOWN_FLAGS:
             raise InvalidToken("click token has unknown flags")
         honeypot = bool(flags & FLAG_HONEYPOT)
-        destination = _destination(body[pos + 1 :], bool(flags & FLAG_DEFLATED))
+        destination = checked_destination(body[pos + 1 :], bool(flags & FLAG_DEFLATED))
         if not destination:
             if honeypot:
                 return LinkClaims("click", message_id, key_id, link, None, True)
@@ -344,7 +348,7 @@ class TokenSigner:
 # Read from signed bytes only (the MAC is checked first), and a campaign's links carry the
 # same few destinations in every message: most clicks find theirs here, inflated and checked.
 @functools.lru_cache(maxsize=1024)
-def _destination(raw: bytes, deflated: bool) -> str:
+def checked_destination(raw: bytes, deflated: bool) -> str:
     """The destination a click token carries ("" for none), checked as when it was signed."""
     if deflated:
         raw = _inflate(raw)

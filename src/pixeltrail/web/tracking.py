@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from pixeltrail.recording.spool import Spool
+from pixeltrail.tracking.hitline import compiled_hit_line
 from pixeltrail.tracking.hits import Hit, HitKind, new_event_id, spool_line
 from pixeltrail.tracking.tokens import InvalidToken, TokenSigner
 from pixeltrail.web.client_ip import ClientAddress
@@ -90,6 +91,9 @@ class TrackingApp:
         hosts: AllowedHosts | None = None,
     ) -> None:
         self.signer = signer
+        # The check and spool line of valid tokens, compiled; the reference path below does
+        # the rest (and all of it without the compiled module).
+        self.hit_line = compiled_hit_line(signer)
         self.spool = spool
         self.client = client
         self.health = health
@@ -182,6 +186,14 @@ class TrackingApp:
     ) -> tuple[Answer, str | None]:
         """Verify a tracking token and spool its hit: what to answer, and where to (a click's
         destination). The HTTP servers' interfaces (ASGI here, RSGI in rsgi.py) answer it."""
+        if self.hit_line is not None:
+            found = self.hit_line(token, is_open, ip(), user_agent, method)
+            if found is not None:
+                line, destination = found
+                self.spool.append_line(line, lambda: Hit.from_json(line))
+                if is_open:
+                    return PIXEL, None
+                return (EMPTY_PAGE, None) if destination is None else (REDIRECT, destination)
         try:
             claims = self.signer.verify(token)
         except InvalidToken as exc:
