@@ -3,7 +3,8 @@
 nginx serves a static 43-byte GIF for /o/ and `return 302` for /c/; pixeltrail verifies the
 token, records the hit (spool, then the database through the flusher of its background
 process) and answers the same. Both run pinned to one core (`taskset`), one after the other;
-pixeltrail's background process stays on that core too, at nice 10 (`--background-cpus` moves it).
+pixeltrail's background process stays on that core too, at SCHED_IDLE as `serve` puts it
+(`--background-cpus` moves it).
 wrk runs pinned to another core with 64 connections, rotating over 20,000 signed URLs of 20,000
 messages with realistic user agents. Runs are interleaved (nginx then pixeltrail, then
 pixeltrail then nginx, ...) and the medians of requests/s, p50 and p99 are reported with their
@@ -526,9 +527,12 @@ def background_process(process: Process, cpus: frozenset[int]) -> int:
         if len(found) != 1:
             return False
         _, _, body = http_get(process.port, "/healthz")
-        return bool(json.loads(body)["background"]["pid"] == found[0])
+        background = json.loads(body)["background"]
+        # Started (it has written its status), not only spawned: its start-up takes seconds
+        # of CPU that a run would otherwise compete with.
+        return bool(background["pid"] == found[0] and background["status_age_s"] is not None)
 
-    wait_until(running, "pixeltrail's background process")
+    wait_until(running, "pixeltrail's background process", timeout=120.0)
     move_process(found[0], cpus)
     return found[0]
 
