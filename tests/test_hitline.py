@@ -7,15 +7,19 @@ from __future__ import annotations
 import base64
 import json
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pixeltrail.recording.spool import Spool, read_segment
 from pixeltrail.tracking.hitline import HitLine, compiled_hit_line
 from pixeltrail.tracking.hits import Hit, spool_line
 from pixeltrail.tracking.keys import KeyRing
 from pixeltrail.tracking.tokens import InvalidToken, TokenSigner, new_message_id
+from pixeltrail.web.client_ip import ClientAddress
+from pixeltrail.web.tracking import BAD_LINK, EMPTY_PAGE, PIXEL, REDIRECT, TrackingApp
 
 from .conftest import SECRET
 from .test_tokens import destinations, message_ids
@@ -188,3 +192,36 @@ def test_wrong_argument_types_are_type_errors() -> None:
     token = SIGNER.open_token(new_message_id())
     with pytest.raises(TypeError):
         LINE(token, True, None, "", "GET")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
+def test_the_tracking_routes_record_the_same_either_way(tmp_path: Path, compiled: bool) -> None:
+    """The routes' `record` answers and spools the same hits with the compiled check as with
+    the reference alone (what runs where the module is not built)."""
+    spool = Spool(tmp_path / "spool")
+    app = TrackingApp(SIGNER, spool, ClientAddress(), lambda: (True, {}))
+    if not compiled:
+        app.hit_line = None
+    message_id = new_message_id()
+    requests = [
+        (True, SIGNER.open_token(message_id), (PIXEL, None)),
+        (
+            False,
+            SIGNER.click_token(message_id, 4, "https://example.com/é"),
+            (REDIRECT, "https://example.com/é"),
+        ),
+        (False, SIGNER.click_token(message_id, 9, None, honeypot=True), (EMPTY_PAGE, None)),
+        (True, SIGNER.click_token(message_id, 4, "https://example.com/"), (PIXEL, None)),
+        (False, SIGNER.open_token(message_id), (BAD_LINK, None)),
+        (False, SIGNER.open_token(message_id)[:-2], (BAD_LINK, None)),
+    ]
+    for is_open, token, answer in requests:
+        assert app.record(is_open, token, "HEAD", lambda: "198.51.100.7", 'A "UA"') == answer
+    spool.close()
+    hits = [hit for path in spool.ready_segments() for hit in read_segment(path)[0]]
+    assert [(h.kind, h.message_id, h.link, h.destination, h.honeypot) for h in hits] == [
+        ("open", message_id, None, None, False),
+        ("click", message_id, 4, "https://example.com/é", False),
+        ("click", message_id, 9, None, True),
+    ]
+    assert {(h.ip, h.user_agent, h.method) for h in hits} == {("198.51.100.7", 'A "UA"', "HEAD")}

@@ -4,9 +4,10 @@
 token of that kind, the hit's spool line (what `spool_line` writes, with a new event id and
 the time now) and the click's destination (None for the honeypot link and for opens); None
 for anything else, which the tracking routes then take through the reference (tokens.py and
-hits.py), the path that says why a token is refused. In the HTTP process it takes the CPU of
-a click from 73 to 42 µs (docs/benchmarks.md): the Python it replaces runs cold between the
-HTTP server's own work.
+hits.py), the path that says why a token is refused. In the HTTP process on granian it took a
+click's CPU from 75 to 43 µs and an open's from 58 to 37 µs (docs/benchmarks.md): far more
+than the 7 µs the Python it replaces costs in a loop, because between the HTTP server's own
+work that Python runs with cold caches.
 
 Without the compiled module (no C compiler or no OpenSSL headers when the package was built)
 every request takes the reference path, and a warning says so once.
