@@ -3,6 +3,7 @@ on its own; `worker`, more senders."""
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -14,11 +15,13 @@ import click
 
 from pixeltrail.commands.common import settings
 from pixeltrail.recording.background import (
+    STACKS_SIGNAL,
     STATUS_FILE,
     STOP_SIGNALS,
     BackgroundProcess,
     exit_with_parent,
     lower_priority,
+    stop_yielding,
     yield_to_readers,
 )
 from pixeltrail.sending.worker import SendWorker
@@ -94,20 +97,23 @@ def background(log_level: str, parent_pid: int | None) -> None:
     stops it after one last flush.
     """
     _log_to_stderr(log_level, "[background] ")
+    faulthandler.register(STACKS_SIGNAL, all_threads=True)
     stop = threading.Event()
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: stop.set())
     # `serve` starts this with them blocked, so that none is lost while importing.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     started: Callable[[], None] | None = None
+    stopping: Callable[[], None] | None = None
     if parent_pid is not None:
         # Started by `serve`: readers' answers come first when the two compete for a core
-        # (hits wait safely in the spool meanwhile), fully once this process is running.
+        # (hits wait safely in the spool meanwhile), fully once this process is running
+        # and until it stops.
         lower_priority()
-        started = yield_to_readers
+        started, stopping = yield_to_readers, stop_yielding
         if not exit_with_parent(parent_pid):
             stop.set()  # the server is gone already: only the last flush
-    Background(settings()).run(stop, parent_pid, started)
+    Background(settings()).run(stop, parent_pid, started, stopping)
 
 
 @click.command()

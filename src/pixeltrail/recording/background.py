@@ -62,11 +62,23 @@ def yield_to_readers() -> None:
     tasks by session (autogroups): `serve` starts this process in serve's session, so in
     serve's group, with a process group of its own (`BackgroundProcess`).
     """
-    if not hasattr(os, "SCHED_IDLE"):
+    _set_policy("SCHED_IDLE")
+
+
+def stop_yielding() -> None:
+    """When stopping: back to the ordinary policy (at nice 10), so that the last flush is done
+    in seconds even while other processes keep every core busy, which at `SCHED_IDLE` it might
+    never be."""
+    _set_policy("SCHED_OTHER")
+
+
+def _set_policy(name: str) -> None:
+    policy = getattr(os, name, None)
+    if policy is None or not hasattr(os, "SCHED_IDLE"):
         return
     for task in Path("/proc/self/task").iterdir():  # Linux, which has SCHED_IDLE, has /proc
         with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            os.sched_setscheduler(int(task.name), os.SCHED_IDLE, os.sched_param(0))
+            os.sched_setscheduler(int(task.name), policy, os.sched_param(0))
 
 
 # A child started this recently that has not written its status yet is starting, not dead
@@ -76,6 +88,10 @@ FIRST_PAUSE = 1.0  # before starting a dead background process again; doubles up
 LONGEST_PAUSE = 30.0
 STABLE_AFTER = 60.0  # a process that ran this long is restarted after FIRST_PAUSE again
 STOP_TIMEOUT = 60.0  # for its last flush after SIGTERM, then SIGKILL
+# Before that SIGKILL: the background process writes every thread's stack to its log
+# (`faulthandler`), so a stop that hangs says where.
+STACKS_SIGNAL = signal.SIGUSR2
+STACKS_WAIT = 1.0
 
 _PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
@@ -218,7 +234,13 @@ class BackgroundProcess:
             return
         self._thread.join(timeout)
         if self._thread.is_alive() and child is not None:
-            log.error("background process did not stop within %.0f s: killed", timeout)
+            log.error(
+                "background process did not stop within %.0f s: killed (where its threads "
+                "were follows in its log)",
+                timeout,
+            )
+            child.send_signal(STACKS_SIGNAL)
+            time.sleep(STACKS_WAIT)
             child.kill()
             self._thread.join(10)
 

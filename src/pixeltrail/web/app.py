@@ -252,9 +252,10 @@ class Background:
         stop: threading.Event,
         parent_pid: int | None = None,
         started_hook: Callable[[], None] | None = None,
+        stopping_hook: Callable[[], None] | None = None,
     ) -> None:
         """Run until `stop` is set (or the parent process, if given, is gone); `started_hook`
-        is called once every service has started."""
+        is called once every service has started, `stopping_hook` when stopping begins."""
         started: list[Service] = []
 
         def start_services() -> None:
@@ -284,7 +285,9 @@ class Background:
                     break
         finally:
             stop.set()
-            starter.join()
+            starter.join()  # after which `started_hook` is done with, if it ran
+            if stopping_hook is not None:
+                stopping_hook()
             for service in reversed(started):
                 service.stop()
             if self.flusher not in started:  # stopped while starting: still the last flush
