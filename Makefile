@@ -11,8 +11,20 @@ $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
+# OpenSSL's headers, for the compiled token check (tracking/_hitline.c); without them the
+# package builds without it and runs the Python reference, slower.
+OPENSSL_HEADER := /usr/include/openssl/sha.h
+$(OPENSSL_HEADER):
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null || \
+	  echo "could not install libssl-dev: the token check is not compiled" >&2; \
+	else \
+	  echo "OpenSSL's headers are missing (Debian: libssl-dev): the token check is not compiled" >&2; \
+	fi
+
 .venv/.synced: $(UV) pyproject.toml uv.lock setup.py src/pixeltrail/tracking/_htmlscan.c \
-		src/pixeltrail/tracking/_hitline.c
+		src/pixeltrail/tracking/_hitline.c | $(OPENSSL_HEADER)
 	$(UV) sync --frozen --quiet
 	touch $@
 
