@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pixeltrail.recording.spool import Spool, read_segment
+from pixeltrail.tracking import hitline, tokens
 from pixeltrail.tracking.hitline import HitLine, compiled_hit_line
 from pixeltrail.tracking.hits import Hit, spool_line
 from pixeltrail.tracking.keys import KeyRing
@@ -186,6 +188,29 @@ def test_a_forked_child_makes_other_event_ids() -> None:
 def test_lone_surrogates_are_left_to_the_reference() -> None:
     token = SIGNER.open_token(new_message_id())
     assert LINE(token, True, "", "bad \udc80", "GET") is None
+
+
+def test_a_module_built_for_another_token_layout_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If tokens.py changes its layout (say, a longer MAC) and the module is not rebuilt, the
+    routes take the reference alone and say so, rather than read tokens the old way."""
+    changed = list(tokens.TOKEN_LAYOUT)
+    changed[5] += 4  # MAC_BYTES
+    monkeypatch.setattr(hitline, "TOKEN_LAYOUT", tuple(changed))
+    with caplog.at_level(logging.WARNING, logger=hitline.__name__):
+        assert compiled_hit_line(SIGNER) is None
+    assert "another token layout" in caplog.text
+
+
+def test_event_ids_are_the_reference_generators(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = iter(["first-id", 'quoted "id"'])
+    monkeypatch.setattr(hitline, "new_event_id", lambda: next(ids))
+    line = compiled_hit_line(SIGNER)
+    assert line is not None
+    token = SIGNER.open_token(new_message_id())
+    found = [line(token, True, "", "", "GET") for _ in range(2)]
+    assert [json.loads(f[0])["id"] for f in found if f] == ["first-id", 'quoted "id"']
 
 
 def test_wrong_argument_types_are_type_errors() -> None:

@@ -7,6 +7,10 @@
  * tests check that it accepts exactly what the reference accepts, with the same claims, and
  * that its lines are the reference's `spool_line` byte for byte.
  *
+ * The token layout below is the one of tokens.py, which hands its own constants in (`layout`):
+ * a Verifier is refused if they differ, and the caller then takes the reference alone. Event
+ * ids come from the reference's generator too (`event_id`, hits.new_event_id).
+ *
  * HMAC-SHA256 (RFC 2104) over OpenSSL's SHA-256, each key's inner and outer states hashed
  * once; the MAC is compared in constant time (CRYPTO_memcmp). A click's destination is read by
  * the reference's own (cached) function, handed in as `destination`.
@@ -16,9 +20,7 @@
 #include <Python.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define VERSION 1
@@ -34,8 +36,6 @@
 #define FLAG_HONEYPOT 0x02
 #define KNOWN_FLAGS (FLAG_DEFLATED | FLAG_HONEYPOT)
 #define MAX_DECODED 8192
-#define EVENT_ID_BYTES 16
-#define ID_BATCH 256
 
 typedef struct {
     unsigned char id[KEY_ID_BYTES];
@@ -47,6 +47,7 @@ typedef struct {
     Key *keys;
     Py_ssize_t nkeys;
     PyObject *destination; /* (raw: bytes, deflated: bool) -> str, "" for none */
+    PyObject *event_id;    /* () -> str */
     Py_ssize_t max_token_chars;
 } Verifier;
 
@@ -117,33 +118,6 @@ static void hmac(const Key *key, const unsigned char *data, size_t len,
     OPENSSL_cleanse(&ctx, sizeof ctx);
 }
 
-/* ---------------------------------------------------------------- event ids */
-
-static unsigned char ids[EVENT_ID_BYTES * ID_BATCH];
-static int ids_left = 0;
-
-static void forget_ids(void) { ids_left = 0; } /* a forked child must not reuse them */
-
-static int next_event_id(char hex[2 * EVENT_ID_BYTES]) {
-    static const char digits[] = "0123456789abcdef";
-    if (ids_left == 0) {
-        size_t got = 0;
-        while (got < sizeof ids) {
-            ssize_t r = getrandom(ids + got, sizeof ids - got, 0);
-            if (r < 0) return -1;
-            got += (size_t)r;
-        }
-        ids_left = ID_BATCH;
-    }
-    ids_left--;
-    const unsigned char *id = ids + (size_t)ids_left * EVENT_ID_BYTES;
-    for (int i = 0; i < EVENT_ID_BYTES; i++) {
-        hex[2 * i] = digits[id[i] >> 4];
-        hex[2 * i + 1] = digits[id[i] & 0x0F];
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------- the line */
 
 /* A JSON string, as json.encoder.encode_basestring writes it (ensure_ascii=False). */
@@ -196,16 +170,45 @@ static char *put_int(char *p, unsigned long long v) {
 
 /* ---------------------------------------------------------------- Verifier */
 
-static int Verifier_init(Verifier *self, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"keys", "destination", "max_token_chars", NULL};
-    PyObject *keys, *destination;
-    Py_ssize_t max_chars;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOn", names, &keys, &destination, &max_chars))
-        return -1;
-    if (!PyCallable_Check(destination)) {
-        PyErr_SetString(PyExc_TypeError, "destination must be callable");
+/* tokens.py's constants, in the order of its TOKEN_LAYOUT. */
+static const long layout[] = {VERSION,          KIND_OPEN, KIND_CLICK,    KEY_ID_BYTES,
+                              MESSAGE_ID_BYTES, MAC_BYTES, FLAG_DEFLATED, FLAG_HONEYPOT};
+#define LAYOUT_SIZE ((Py_ssize_t)(sizeof layout / sizeof layout[0]))
+
+static int same_layout(PyObject *given) {
+    PyObject *seq = PySequence_Fast(given, "layout must be a sequence of int");
+    if (seq == NULL) return -1;
+    int same = PySequence_Fast_GET_SIZE(seq) == LAYOUT_SIZE;
+    for (Py_ssize_t i = 0; same && i < LAYOUT_SIZE; i++) {
+        long value = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (value == -1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        same = value == layout[i];
+    }
+    Py_DECREF(seq);
+    if (!same) {
+        PyErr_SetString(PyExc_ValueError,
+                        "built for another token layout than the one given: rebuild it");
         return -1;
     }
+    return 0;
+}
+
+static int Verifier_init(Verifier *self, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"keys", "layout", "destination", "event_id", "max_token_chars",
+                            NULL};
+    PyObject *keys, *given_layout, *destination, *event_id;
+    Py_ssize_t max_chars;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOn", names, &keys, &given_layout,
+                                     &destination, &event_id, &max_chars))
+        return -1;
+    if (!PyCallable_Check(destination) || !PyCallable_Check(event_id)) {
+        PyErr_SetString(PyExc_TypeError, "destination and event_id must be callable");
+        return -1;
+    }
+    if (same_layout(given_layout) < 0) return -1;
     PyObject *seq = PySequence_Fast(keys, "keys must be a sequence of (key id, subkey)");
     if (seq == NULL) return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
@@ -242,6 +245,8 @@ static int Verifier_init(Verifier *self, PyObject *args, PyObject *kwds) {
     self->nkeys = n;
     Py_INCREF(destination);
     Py_XSETREF(self->destination, destination);
+    Py_INCREF(event_id);
+    Py_XSETREF(self->event_id, event_id);
     self->max_token_chars = max_chars;
     return 0;
 }
@@ -252,6 +257,7 @@ static void Verifier_dealloc(Verifier *self) {
         PyMem_Free(self->keys);
     }
     Py_XDECREF(self->destination);
+    Py_XDECREF(self->event_id);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -334,46 +340,49 @@ static PyObject *Verifier_line(Verifier *self, PyObject *const *args, Py_ssize_t
         }
     }
 
-    Py_ssize_t lens[4];
-    const char *texts[4];
-    PyObject *fields[4] = {destination, args[2], args[3], args[4]};
-    for (int i = 0; i < 4; i++) {
+    PyObject *event_id = PyObject_CallNoArgs(self->event_id);
+    if (event_id == NULL) {
+        Py_XDECREF(destination);
+        return NULL;
+    }
+    Py_ssize_t lens[5];
+    const char *texts[5];
+    PyObject *fields[5] = {destination, args[2], args[3], args[4], event_id};
+    for (int i = 0; i < 5; i++) {
         texts[i] = NULL;
         lens[i] = 0;
         if (fields[i] == NULL) continue;
         if (!PyUnicode_Check(fields[i])) {
             Py_XDECREF(destination);
-            PyErr_SetString(PyExc_TypeError, "ip, user_agent and method must be str");
+            Py_DECREF(event_id);
+            PyErr_SetString(PyExc_TypeError, "ip, user_agent, method and event ids must be str");
             return NULL;
         }
         texts[i] = PyUnicode_AsUTF8AndSize(fields[i], &lens[i]);
         if (texts[i] == NULL) { /* lone surrogates: the reference path decides */
             PyErr_Clear();
             Py_XDECREF(destination);
+            Py_DECREF(event_id);
             Py_RETURN_NONE;
         }
-    }
-    char event_id[2 * EVENT_ID_BYTES];
-    if (next_event_id(event_id) < 0) {
-        Py_XDECREF(destination);
-        Py_RETURN_NONE;
     }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     unsigned long long at_ms =
         (unsigned long long)now.tv_sec * 1000ULL + (unsigned long long)now.tv_nsec / 1000000ULL;
 
-    Py_ssize_t bound = 256 + 6 * (lens[0] + lens[1] + lens[2] + lens[3]);
+    Py_ssize_t bound = 256 + 6 * (lens[0] + lens[1] + lens[2] + lens[3] + lens[4]);
     PyObject *line = PyBytes_FromStringAndSize(NULL, bound);
     if (line == NULL) {
         Py_XDECREF(destination);
+        Py_DECREF(event_id);
         return NULL;
     }
     char *start = PyBytes_AS_STRING(line), *p = start;
-    p = put(p, "{\"id\":\"");
-    memcpy(p, event_id, sizeof event_id);
-    p += sizeof event_id;
-    p = put(p, is_open ? "\",\"kind\":\"open\",\"message_id\":\"" : "\",\"kind\":\"click\",\"message_id\":\"");
+    p = put(p, "{\"id\":");
+    p = put_json(p, texts[4], lens[4]);
+    Py_DECREF(event_id); /* texts[4] is not used after this */
+    p = put(p, is_open ? ",\"kind\":\"open\",\"message_id\":\"" : ",\"kind\":\"click\",\"message_id\":\"");
     memcpy(p, chars + MESSAGE_ID_CHAR0, MESSAGE_ID_CHARS);
     p += MESSAGE_ID_CHARS;
     p = put(p, "\",\"link\":");
@@ -433,10 +442,6 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__hitline(void) {
     init_b64();
-    if (pthread_atfork(NULL, NULL, forget_ids) != 0) {
-        PyErr_SetString(PyExc_OSError, "pthread_atfork failed");
-        return NULL;
-    }
     if (PyType_Ready(&VerifierType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

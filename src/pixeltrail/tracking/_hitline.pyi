@@ -6,7 +6,9 @@ class Verifier:
     def __init__(
         self,
         keys: Sequence[tuple[bytes, bytes]],
+        layout: Sequence[int],
         destination: Callable[[bytes, bool], str],
+        event_id: Callable[[], str],
         max_token_chars: int,
     ) -> None: ...
     def line(

@@ -70,6 +70,19 @@ class Kind(IntEnum):
 
 _OPEN, _CLICK, _UNSUBSCRIBE = int(Kind.OPEN), int(Kind.CLICK), int(Kind.UNSUBSCRIBE)
 
+# What a compiled reader of these tokens (tracking/_hitline.c) is built for; it refuses to run
+# on another.
+TOKEN_LAYOUT = (
+    VERSION,
+    _OPEN,
+    _CLICK,
+    KEY_ID_BYTES,
+    MESSAGE_ID_BYTES,
+    MAC_BYTES,
+    FLAG_DEFLATED,
+    FLAG_HONEYPOT,
+)
+
 
 class InvalidToken(ValueError):
     """A token that does not verify; `reason` says why in words."""
