@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 
 import click
 
@@ -19,10 +18,8 @@ from pixeltrail.recording.background import (
     STATUS_FILE,
     STOP_SIGNALS,
     BackgroundProcess,
+    YieldingPriority,
     exit_with_parent,
-    lower_priority,
-    stop_yielding,
-    yield_to_readers,
 )
 from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import open_store
@@ -103,17 +100,13 @@ def background(log_level: str, parent_pid: int | None) -> None:
         signal.signal(sig, lambda *_: stop.set())
     # `serve` starts this with them blocked, so that none is lost while importing.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    started: Callable[[], None] | None = None
-    stopping: Callable[[], None] | None = None
-    if parent_pid is not None:
-        # Started by `serve`: readers' answers come first when the two compete for a core
-        # (hits wait safely in the spool meanwhile), fully once this process is running
-        # and until it stops.
-        lower_priority()
-        started, stopping = yield_to_readers, stop_yielding
+    priority = None
+    if parent_pid is not None:  # started by `serve`: readers' answers come first
+        priority = YieldingPriority()
+        priority.starting()
         if not exit_with_parent(parent_pid):
             stop.set()  # the server is gone already: only the last flush
-    Background(settings()).run(stop, parent_pid, started, stopping)
+    Background(settings()).run(stop, parent_pid, priority)
 
 
 @click.command()

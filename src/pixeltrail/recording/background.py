@@ -30,52 +30,53 @@ STATUS_FILE = "background-status.json"
 STATUS_TICK = 0.25  # seconds between looks at the status (written when it changed)
 STATUS_EVERY = 1.0  # written at least this often, changed or not
 # An older status: the background process is not running. Generous, because it yields the
-# CPU to the HTTP process (`yield_to_readers`): on a core saturated by tracking requests its
+# CPU to the HTTP process (`YieldingPriority`): on a core saturated by tracking requests its
 # status is written seconds late (a process that stops says so at once, and `serve` sees its
 # own child die).
 STALE_AFTER = 30.0
 READ_CACHE = 0.5  # /healthz reads the file at most this often
 NOT_RUNNING = "background process not running"
-# The background process's nice value from its start; where SCHED_IDLE is missing (not
-# Linux), for its whole life.
-BACKGROUND_NICE = 10
 
 
-def lower_priority() -> None:
-    """The background process's priority while it starts (imports, migrations, its services):
-    below the HTTP process's, but with a share of a saturated core, so that it is running and
-    writing its status within seconds. At `SCHED_IDLE` from the start, on a core that the HTTP
-    process kept busy it had not written its status 15 s later, and /healthz said it was not
-    running."""
-    os.nice(BACKGROUND_NICE)
+class YieldingPriority:
+    """The background process's CPU priority as `serve` runs it: readers' answers come first
+    when the two processes compete for a core (hits wait safely in the spool meanwhile, the
+    sends in their queue), fully once it is running and until it stops.
 
+    `starting`: nice 10, below the HTTP process but with a share of a saturated core, so that
+    it is running and writing its status within seconds. At `SCHED_IDLE` from the start, on a
+    core that the HTTP process kept busy it had not written its status 15 s later, and
+    /healthz said it was not running.
 
-def yield_to_readers() -> None:
-    """Once started: let this process run only when the HTTP process does not want the core;
-    answering pixels and redirects comes first (recording, sending and the rest catch up as
-    soon as there is a moment, from the spool and the queue).
-
-    Linux's SCHED_IDLE, for every thread (later ones inherit it): a waking HTTP process takes
-    the core at once. A nice value does not do that: the kernel lets the running task finish
-    its slice first, and at 1,000 requests/s that took the p99 from 2 to 4.7 ms
+    `started`: Linux's SCHED_IDLE, for every thread (later ones inherit it): a waking HTTP
+    process takes the core at once. A nice value does not do that: the kernel lets the running
+    task finish its slice first, and at 1,000 requests/s that took the p99 from 2 to 4.7 ms
     (docs/benchmarks.md). SCHED_IDLE counts only within a scheduling group, and Linux groups
     tasks by session (autogroups): `serve` starts this process in serve's session, so in
     serve's group, with a process group of its own (`BackgroundProcess`).
-    """
-    _set_policy("SCHED_IDLE")
 
-
-def stop_yielding() -> None:
-    """When stopping: back to the ordinary policy (at nice 10), so that the last flush is done
+    `stopping`: back to the ordinary policy (still at nice 10), so that the last flush is done
     in seconds even while other processes keep every core busy, which at `SCHED_IDLE` it might
-    never be."""
-    _set_policy("SCHED_OTHER")
+    never be.
+
+    Where SCHED_IDLE is missing (not Linux), nice 10 for the whole life of the process.
+    """
+
+    NICE = 10
+
+    def starting(self) -> None:
+        os.nice(self.NICE)
+
+    def started(self) -> None:
+        if hasattr(os, "SCHED_IDLE"):
+            _set_policy(os.SCHED_IDLE)
+
+    def stopping(self) -> None:
+        if hasattr(os, "SCHED_IDLE"):
+            _set_policy(os.SCHED_OTHER)
 
 
-def _set_policy(name: str) -> None:
-    policy = getattr(os, name, None)
-    if policy is None or not hasattr(os, "SCHED_IDLE"):
-        return
+def _set_policy(policy: int) -> None:
     for task in Path("/proc/self/task").iterdir():  # Linux, which has SCHED_IDLE, has /proc
         with contextlib.suppress(OSError):  # a thread that ended meanwhile
             os.sched_setscheduler(int(task.name), policy, os.sched_param(0))
@@ -258,7 +259,7 @@ class BackgroundProcess:
                     # Its own process group: a Ctrl+C in the terminal reaches `serve` alone,
                     # which stops the child after closing its last spool segment. Not its own
                     # session, whose scheduling group would compete with serve's as a whole
-                    # (`yield_to_readers`). The command is serve's own (this Python,
+                    # (`YieldingPriority`). The command is serve's own (this Python,
                     # `-m pixeltrail background`), no input's.
                     child = subprocess.Popen(  # noqa: S603
                         self.command, stdin=subprocess.DEVNULL, process_group=0

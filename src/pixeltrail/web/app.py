@@ -17,7 +17,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -54,6 +53,15 @@ class Service(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+class Priority(Protocol):
+    """The background process's CPU priority, told when it has started and when it stops
+    (`YieldingPriority`)."""
+
+    def started(self) -> None: ...
+
+    def stopping(self) -> None: ...
 
 
 MIGRATE_TIMEOUT = 15.0
@@ -251,11 +259,10 @@ class Background:
         self,
         stop: threading.Event,
         parent_pid: int | None = None,
-        started_hook: Callable[[], None] | None = None,
-        stopping_hook: Callable[[], None] | None = None,
+        priority: Priority | None = None,
     ) -> None:
-        """Run until `stop` is set (or the parent process, if given, is gone); `started_hook`
-        is called once every service has started, `stopping_hook` when stopping begins."""
+        """Run until `stop` is set (or the parent process, if given, is gone), telling
+        `priority` once every service has started and when stopping begins."""
         started: list[Service] = []
 
         def start_services() -> None:
@@ -268,8 +275,8 @@ class Background:
                     return
                 service.start()
                 started.append(service)
-            if started_hook is not None:
-                started_hook()
+            if priority is not None:
+                priority.started()
 
         # Started aside: the status is written from the first moment, even while the
         # migration waits on the database.
@@ -285,9 +292,9 @@ class Background:
                     break
         finally:
             stop.set()
-            starter.join()  # after which `started_hook` is done with, if it ran
-            if stopping_hook is not None:
-                stopping_hook()
+            starter.join()  # after which `priority.started` is done with, if it ran
+            if priority is not None:
+                priority.stopping()
             for service in reversed(started):
                 service.stop()
             if self.flusher not in started:  # stopped while starting: still the last flush
