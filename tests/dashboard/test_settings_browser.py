@@ -1,4 +1,5 @@
-"""Mailboxes in Chromium: a row's fields are saved by its own Save button, and Remove asks first."""
+"""Settings in Chromium: a mailbox row's fields are saved by its own Save button, and Remove
+asks first; people are invited, made owner and removed after a confirmation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import select
 
 from pixeltrail.store.schema import mailboxes
 
-from .conftest import Site, sign_up_in_browser
+from .conftest import PASSWORD, Site, sign_up_in_browser
 
 
 def _names(site: Site) -> list[tuple[str, int]]:
@@ -59,3 +60,56 @@ def test_mailboxes_are_edited_in_their_row_and_removed_after_a_confirmation(
         assert _names(sqlite_site) == [outbox]
     finally:
         context.close()
+
+
+def test_an_owner_invites_promotes_and_removes_someone_in_the_browser(
+    sqlite_site: Site, browser: Any
+) -> None:
+    owner = browser.new_context(base_url=sqlite_site.url)
+    newcomer = browser.new_context(base_url=sqlite_site.url)
+    try:
+        page = owner.new_page()
+        sign_up_in_browser(page)
+        page.goto("/settings/users")
+        page.fill('input[name="email"]', "bea@acme.example")
+        page.click("text=Create invitation link")
+        link = page.locator("#invite-link").inner_text()
+
+        bea = newcomer.new_page()
+        bea.goto(link.removeprefix(sqlite_site.settings.base_url))
+        bea.fill('input[name="password"]', PASSWORD)
+        bea.click('button[type="submit"]')
+        bea.wait_for_url("**/campaigns")
+        # A member's Settings holds only what she may use.
+        bea.click("nav >> text=Settings")
+        bea.wait_for_url("**/settings/users")
+        assert bea.locator("nav.tabs a").all_inner_texts() == ["Users", "Mailboxes"]
+
+        page.goto("/settings/users")
+        page.select_option('select[aria-label="Role of bea@acme.example"]', "owner")
+        page.locator("tr", has_text="bea@acme.example").locator("text=Change role").click()
+        page.wait_for_selector("text=bea@acme.example is now owner")
+        bea.reload()
+        assert "API keys" in bea.locator("nav.tabs").inner_text()
+
+        dialogs: list[str] = []
+
+        def answer(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss() if len(dialogs) == 1 else dialog.accept()
+
+        page.on("dialog", answer)
+        remove = page.locator('button[aria-label="Remove bea@acme.example"]')
+        remove.click()  # dismissed: nothing happens
+        assert dialogs == [
+            "Remove bea@acme.example? They are signed out and can no longer sign in."
+        ]
+        assert page.locator('button[aria-label="Remove bea@acme.example"]').count() == 1
+        remove.click()
+        page.wait_for_selector("text=bea@acme.example removed")
+        assert page.locator('button[aria-label^="Remove "]').count() == 0  # none but herself
+        bea.goto("/campaigns")
+        bea.wait_for_url("**/signin**")
+    finally:
+        owner.close()
+        newcomer.close()

@@ -27,6 +27,13 @@ class Invalid(PlatformError):
     code = "invalid"
 
 
+class Forbidden(PlatformError):
+    """Signed in, but this user's role may not do it (an owner may)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class Conflict(PlatformError):
     status = 409
     code = "conflict"

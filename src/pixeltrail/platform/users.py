@@ -1,4 +1,11 @@
-"""People who sign in to the dashboard: the first sign-up, passwords, sessions and invitations."""
+"""People who sign in to the dashboard: the first sign-up, passwords, sessions, invitations
+and roles.
+
+An account's first user is its owner; invited people join as members. Owners manage the
+account (its settings, API keys, webhooks, who is in it and with which role); members do the
+outreach (campaigns, contacts, mailboxes, tracking domains, reports). An account always keeps
+at least one owner.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +19,14 @@ from sqlalchemy import Connection, Select, delete, func, insert, select, update
 from pixeltrail.config import Settings
 from pixeltrail.platform.accounts import create_account, hash_password, password_matches
 from pixeltrail.platform.addresses import normalize_email
-from pixeltrail.platform.errors import Conflict, Invalid, NotFound, Unauthorized
+from pixeltrail.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from pixeltrail.platform.ids import new_id, now_ms
 from pixeltrail.platform.mailboxes import create_mailbox
 from pixeltrail.store.schema import accounts, invites, users, web_sessions
 
+OWNER = "owner"
+MEMBER = "member"
+ROLES = (OWNER, MEMBER)
 SESSION_DAYS = 14
 INVITE_DAYS = 7
 _DAY_MS = 86_400_000
@@ -31,6 +41,16 @@ class User:
     email: str
     role: str
     account_name: str
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == OWNER
+
+
+def require_owner(user: User, to: str) -> None:
+    """Forbidden unless `user` is an owner of their account; `to` says what was refused."""
+    if not user.is_owner:
+        raise Forbidden(f"only the account's owners can {to}: ask one of them")
 
 
 @dataclass(frozen=True)
@@ -155,7 +175,9 @@ class Invite:
 
 
 def invite_user(conn: Connection, inviter: User, email: str) -> tuple[Invite, str]:
-    """An invitation for `email` to join the inviter's account; returns it and its secret token."""
+    """An invitation for `email` to join the inviter's account as a member (owners only);
+    returns it and its secret token."""
+    require_owner(inviter, "invite people")
     address = normalize_email(email, "email")
     if conn.execute(select(users.c.id).where(users.c.email == address)).first() is not None:
         raise Conflict(f"{address} already has a pixeltrail user", "email")
@@ -204,7 +226,7 @@ def accept_invite(conn: Connection, token: str, password: str) -> User:
             account_id=row.account_id,
             email=invite.email,
             password_hash=hash_password(password),
-            role="member",
+            role=MEMBER,
             created_at_ms=now,
         )
     )
@@ -227,3 +249,61 @@ def set_password(conn: Connection, email: str, password: str) -> None:
             web_sessions.c.user_id.in_(select(users.c.id).where(users.c.email == address))
         )
     )
+
+
+def _colleague(conn: Connection, actor: User, user_id: str, to: str) -> Any:
+    """The row of a user of the actor's account, once the actor is found to be an owner still.
+    The account row is locked until the transaction ends, so that two owners changing each
+    other's roles at once cannot leave the account without one: the second waits, then finds
+    what the first did."""
+    require_owner(actor, to)
+    conn.execute(
+        select(accounts.c.id).where(accounts.c.id == actor.account_id).with_for_update()
+    ).one()
+    role = conn.execute(select(users.c.role).where(users.c.id == actor.id)).scalar()
+    if role != OWNER:
+        raise Forbidden(f"only the account's owners can {to}: ask one of them")
+    row = conn.execute(
+        select(users).where(users.c.id == user_id, users.c.account_id == actor.account_id)
+    ).first()
+    if row is None:
+        raise NotFound("no such user in this account")
+    return row
+
+
+def _owners(conn: Connection, account_id: str) -> int:
+    count: int = conn.execute(
+        select(func.count())
+        .select_from(users)
+        .where(users.c.account_id == account_id, users.c.role == OWNER)
+    ).scalar_one()
+    return count
+
+
+def set_role(conn: Connection, actor: User, user_id: str, role: str) -> User:
+    """Make a user of the actor's account an owner or a member (owners only; an account
+    keeps at least one owner)."""
+    if role not in ROLES:
+        raise Invalid(f"role is one of {', '.join(ROLES)}", "role")
+    row = _colleague(conn, actor, user_id, "change roles")
+    if row.role == OWNER and role != OWNER and _owners(conn, actor.account_id) <= 1:
+        raise Conflict(
+            "the account needs at least one owner: make someone else owner first", "role"
+        )
+    conn.execute(update(users).where(users.c.id == row.id).values(role=role))
+    user = user_by_email(conn, row.email)
+    assert user is not None
+    return user
+
+
+def remove_user(conn: Connection, actor: User, user_id: str) -> str:
+    """Remove a user from the actor's account (owners only, not themselves): their sessions
+    end at once and they cannot sign in again; invitations they made stay, as the actor's.
+    Returns the removed user's email."""
+    row = _colleague(conn, actor, user_id, "remove people")
+    if row.id == actor.id:
+        raise Conflict("you cannot remove yourself: another owner can")
+    conn.execute(delete(web_sessions).where(web_sessions.c.user_id == row.id))
+    conn.execute(update(invites).where(invites.c.invited_by == row.id).values(invited_by=actor.id))
+    conn.execute(delete(users).where(users.c.id == row.id))
+    return str(row.email)

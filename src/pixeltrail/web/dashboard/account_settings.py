@@ -14,7 +14,7 @@ from pixeltrail.web.dashboard import (
     settings_people,
     settings_webhooks,
 )
-from pixeltrail.web.dashboard.pages import Ctx, page, route
+from pixeltrail.web.dashboard.pages import Ctx, owner_page, route
 
 
 def _retention(text: str) -> int | None:
@@ -39,7 +39,7 @@ def _changes(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-@page
+@owner_page
 def account_page(ctx: Ctx) -> Response:
     with ctx.read() as conn:
         account = get_account(conn, ctx.account_id)

@@ -195,6 +195,11 @@ def page(handler: Handler) -> Endpoint:
     return _endpoint(handler, public=False, upload_limit=FORM_PART_SIZE)
 
 
+def owner_page(handler: Handler) -> Endpoint:
+    """A page for the account's owners (platform/users.py): members get a 403 page."""
+    return _endpoint(handler, public=False, upload_limit=FORM_PART_SIZE, owners_only=True)
+
+
 def public_page(handler: Handler) -> Endpoint:
     """A page anyone may see (sign-in, set-up); its forms still need the CSRF cookie."""
     return _endpoint(handler, public=True, upload_limit=FORM_PART_SIZE)
@@ -205,7 +210,9 @@ def upload_page(limit: int) -> Callable[[Handler], Endpoint]:
     return lambda handler: _endpoint(handler, public=False, upload_limit=limit)
 
 
-def _endpoint(handler: Handler, *, public: bool, upload_limit: int) -> Endpoint:
+def _endpoint(
+    handler: Handler, *, public: bool, upload_limit: int, owners_only: bool = False
+) -> Endpoint:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         engine: Engine = request.app.state.engine
@@ -215,6 +222,13 @@ def _endpoint(handler: Handler, *, public: bool, upload_limit: int) -> Endpoint:
         if session is None and not public:
             target = urllib.parse.quote(request.url.path, safe="/")
             return RedirectResponse(f"/signin?next={target}", 303, headers=HEADERS)
+        if owners_only and (session is None or not session.user.is_owner):
+            return error_page(
+                request,
+                403,
+                "Owners only",
+                "Only the account's owners can see and change this: ask one of them.",
+            )
         # Signed in: the session's token. Before (sign-in, set-up): a random value in a
         # cookie of its own that the form must repeat (double submit).
         pre_csrf = request.cookies.get(PRE_CSRF_COOKIE, "")

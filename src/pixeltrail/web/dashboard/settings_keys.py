@@ -12,7 +12,7 @@ from pixeltrail.platform.accounts import (
     revoke_api_key,
 )
 from pixeltrail.platform.errors import PlatformError
-from pixeltrail.web.dashboard.pages import Ctx, page, route
+from pixeltrail.web.dashboard.pages import Ctx, owner_page, route
 
 
 def _keys(ctx: Ctx, status: int = 200, **values: object) -> Response:
@@ -30,7 +30,7 @@ def _keys(ctx: Ctx, status: int = 200, **values: object) -> Response:
     )
 
 
-@page
+@owner_page
 def keys_page(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _keys(ctx)
@@ -43,7 +43,7 @@ def keys_page(ctx: Ctx) -> Response:
     return _keys(ctx, new_key=key)
 
 
-@page
+@owner_page
 def key_revoke(ctx: Ctx) -> Response:
     if ctx.form is None:
         return ctx.redirect("/settings/api-keys")

@@ -18,7 +18,7 @@ from pixeltrail.platform.webhooks import (
     retry_delivery,
     send_test,
 )
-from pixeltrail.web.dashboard.pages import Ctx, page, route
+from pixeltrail.web.dashboard.pages import Ctx, owner_page, route
 
 
 def _list(ctx: Ctx, status: int = 200, **values: object) -> Response:
@@ -38,7 +38,7 @@ def _list(ctx: Ctx, status: int = 200, **values: object) -> Response:
     )
 
 
-@page
+@owner_page
 def webhooks_page(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _list(ctx)
@@ -59,7 +59,7 @@ def webhooks_page(ctx: Ctx) -> Response:
     return _list(ctx, created=endpoint, secret=secret)
 
 
-@page
+@owner_page
 def endpoint_page(ctx: Ctx) -> Response:
     status = ctx.query.get("status")
     status = status if status in DELIVERY_STATUSES else None
@@ -85,7 +85,7 @@ def endpoint_page(ctx: Ctx) -> Response:
     )
 
 
-@page
+@owner_page
 def endpoint_test(ctx: Ctx) -> Response:
     endpoint_id = ctx.params["endpoint_id"]
     if ctx.form is not None:
@@ -96,7 +96,7 @@ def endpoint_test(ctx: Ctx) -> Response:
     )
 
 
-@page
+@owner_page
 def delivery_retry(ctx: Ctx) -> Response:
     endpoint_id = ctx.params["endpoint_id"]
     if ctx.form is not None:
@@ -107,7 +107,7 @@ def delivery_retry(ctx: Ctx) -> Response:
     )
 
 
-@page
+@owner_page
 def endpoint_delete(ctx: Ctx) -> Response:
     endpoint_id = ctx.params["endpoint_id"]
     if ctx.form is None:
