@@ -232,3 +232,35 @@ def test_the_last_owner_cannot_step_down_on_the_platform_either(site: Site, role
         else:
             with pytest.raises(Conflict):
                 set_role(conn, first, first.id, "member")
+
+
+def test_the_command_line_makes_someone_owner_again(site: Site) -> None:
+    """Whoever runs the instance can hand an account back to someone when its owners left."""
+    from click.testing import CliRunner
+
+    from pixeltrail.cli import main
+
+    owner = site.sign_up()
+    bea = _join(site, owner, "bea@acme.example")
+    env = {
+        "PIXELTRAIL_DATA_DIR": str(site.settings.data_dir),
+        "PIXELTRAIL_DATABASE_URL": site.settings.database_url,
+        "PIXELTRAIL_SECRET_KEY": site.settings.secret_keys or "",
+    }
+    run = CliRunner().invoke
+    made = run(main, ["account", "set-role", "Bea@acme.example", "owner"], env=env)
+    assert made.exit_code == 0, made.output
+    assert "bea@acme.example is now owner of Acme" in made.output
+    assert bea.get("/settings").status_code == 200
+
+    assert (
+        run(main, ["account", "set-role", "owner@acme.example", "member"], env=env).exit_code == 0
+    )
+    last = run(main, ["account", "set-role", "bea@acme.example", "member"], env=env)
+    assert last.exit_code != 0
+    assert "at least one owner" in last.output
+    assert _role(site, "bea@acme.example") == "owner"
+    unknown = run(main, ["account", "set-role", "nobody@acme.example", "owner"], env=env)
+    assert unknown.exit_code != 0 and "no user nobody@acme.example" in unknown.output
+    wrong = run(main, ["account", "set-role", "bea@acme.example", "admin"], env=env)
+    assert wrong.exit_code != 0 and _role(site, "bea@acme.example") == "owner"

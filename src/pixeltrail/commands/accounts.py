@@ -8,7 +8,7 @@ import click
 
 from pixeltrail.commands.common import account_option, open_engine, resolve_account
 from pixeltrail.platform.accounts import create_account, get_account
-from pixeltrail.platform.users import set_password
+from pixeltrail.platform.users import ROLES, set_password, set_role_by_email
 from pixeltrail.store.db import write_transaction
 
 
@@ -60,3 +60,13 @@ def account_set_password(email: str, password: str) -> None:
     with open_engine() as engine, write_transaction(engine) as conn:
         set_password(conn, email, password)
     click.echo(f"password set for {email.strip().lower()}; sign in at the dashboard")
+
+
+@account.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+def account_set_role(email: str, role: str) -> None:
+    """Make a user an owner or a member of their account (an account keeps an owner)."""
+    with open_engine() as engine, write_transaction(engine) as conn:
+        user = set_role_by_email(conn, email, role)
+    click.echo(f"{user.email} is now {user.role} of {user.account_name}")

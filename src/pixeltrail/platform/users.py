@@ -251,15 +251,17 @@ def set_password(conn: Connection, email: str, password: str) -> None:
     )
 
 
+def _lock_account(conn: Connection, account_id: str) -> None:
+    """Lock the account row until the transaction ends, so that two role changes at once
+    cannot leave it without an owner: the second waits, then finds what the first did."""
+    conn.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update()).one()
+
+
 def _colleague(conn: Connection, actor: User, user_id: str, to: str) -> Any:
-    """The row of a user of the actor's account, once the actor is found to be an owner still.
-    The account row is locked until the transaction ends, so that two owners changing each
-    other's roles at once cannot leave the account without one: the second waits, then finds
-    what the first did."""
+    """The row of a user of the actor's account, once the actor is found to be an owner still
+    (with the account locked)."""
     require_owner(actor, to)
-    conn.execute(
-        select(accounts.c.id).where(accounts.c.id == actor.account_id).with_for_update()
-    ).one()
+    _lock_account(conn, actor.account_id)
     role = conn.execute(select(users.c.role).where(users.c.id == actor.id)).scalar()
     if role != OWNER:
         raise Forbidden(f"only the account's owners can {to}: ask one of them")
@@ -280,13 +282,11 @@ def _owners(conn: Connection, account_id: str) -> int:
     return count
 
 
-def set_role(conn: Connection, actor: User, user_id: str, role: str) -> User:
-    """Make a user of the actor's account an owner or a member (owners only; an account
-    keeps at least one owner)."""
+def _give_role(conn: Connection, row: Any, role: str) -> User:
+    """Give the user of `row` (their account locked) `role`; an account keeps an owner."""
     if role not in ROLES:
         raise Invalid(f"role is one of {', '.join(ROLES)}", "role")
-    row = _colleague(conn, actor, user_id, "change roles")
-    if row.role == OWNER and role != OWNER and _owners(conn, actor.account_id) <= 1:
+    if row.role == OWNER and role != OWNER and _owners(conn, row.account_id) <= 1:
         raise Conflict(
             "the account needs at least one owner: make someone else owner first", "role"
         )
@@ -294,6 +294,24 @@ def set_role(conn: Connection, actor: User, user_id: str, role: str) -> User:
     user = user_by_email(conn, row.email)
     assert user is not None
     return user
+
+
+def set_role(conn: Connection, actor: User, user_id: str, role: str) -> User:
+    """Make a user of the actor's account an owner or a member (owners only; an account
+    keeps at least one owner)."""
+    return _give_role(conn, _colleague(conn, actor, user_id, "change roles"), role)
+
+
+def set_role_by_email(conn: Connection, email: str, role: str) -> User:
+    """The command line's way (whoever runs it runs the instance): give the user with this
+    email `role`, say to make someone owner again when an account's owners have left."""
+    address = normalize_email(email, "email")
+    account_id = conn.execute(select(users.c.account_id).where(users.c.email == address)).scalar()
+    if account_id is None:
+        raise NotFound(f"no user {address}")
+    _lock_account(conn, account_id)
+    row = conn.execute(select(users).where(users.c.email == address)).one()
+    return _give_role(conn, row, role)
 
 
 def remove_user(conn: Connection, actor: User, user_id: str) -> str:
