@@ -142,3 +142,45 @@ def test_key_file_is_created_once_and_private(tmp_path: Path) -> None:
     assert b"https://a.example/" in second.stdout
     assert key_file.read_bytes() == key
     assert [p.name for p in data_dir.iterdir()] == ["secret.key"]
+
+
+def test_every_command_is_listed_and_loads_only_when_it_runs() -> None:
+    """`pixeltrail --help` lists every command with its help; a command's own modules (the
+    database layer, the web apps, the HTML instrumentation) load only when it runs."""
+    listed = CliRunner().invoke(main, ["--help"])
+    assert listed.exit_code == 0, listed.output
+    commands = re.findall(r"^  ([a-z-]+)  +\S", listed.output.split("Commands:")[1], re.M)
+    assert commands == sorted(
+        [
+            "instrument",
+            "inspect",
+            "serve",
+            "background",
+            "worker",
+            "db",
+            "events",
+            "ip-ranges",
+            "account",
+            "domains",
+            "mailboxes",
+            "contacts",
+            "campaigns",
+            "report",
+            "webhooks",
+        ]
+    )
+    for name in commands:
+        assert CliRunner().invoke(main, [name, "--help"]).exit_code == 0, name
+    unknown = CliRunner().invoke(main, ["nosuch"])
+    assert unknown.exit_code == 2 and "No such command 'nosuch'" in unknown.output
+
+    probe = (
+        "import sys; from pixeltrail.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('sqlalchemy', 'starlette', 'lxml', 'pixeltrail.commands.serve')"
+        " if m in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.splitlines()[-1] == "[]"

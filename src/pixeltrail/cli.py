@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -9,20 +10,45 @@ from typing import Any
 import click
 
 from pixeltrail import __version__
-from pixeltrail.commands.accounts import account
-from pixeltrail.commands.campaigns import campaigns, mailboxes
-from pixeltrail.commands.contacts import contacts
-from pixeltrail.commands.domains import domains
-from pixeltrail.commands.instrument import inspect, instrument
-from pixeltrail.commands.reports import report
-from pixeltrail.commands.serve import background, serve, worker
-from pixeltrail.commands.store import db, events, ip_ranges
-from pixeltrail.commands.webhooks import webhooks
 from pixeltrail.config import ConfigError
 from pixeltrail.platform.errors import PlatformError
 
+# Each command is imported when it runs (or for --help), not all of them at every start: the
+# commands import the database layer, the web apps and the HTML instrumentation, about a
+# second of start-up each that a command which does not need them should not pay.
+COMMANDS = {
+    "instrument": "pixeltrail.commands.instrument:instrument",
+    "inspect": "pixeltrail.commands.instrument:inspect",
+    "serve": "pixeltrail.commands.serve:serve",
+    "background": "pixeltrail.commands.serve:background",
+    "worker": "pixeltrail.commands.serve:worker",
+    "db": "pixeltrail.commands.store:db",
+    "events": "pixeltrail.commands.store:events",
+    "ip-ranges": "pixeltrail.commands.store:ip_ranges",
+    "account": "pixeltrail.commands.accounts:account",
+    "domains": "pixeltrail.commands.domains:domains",
+    "mailboxes": "pixeltrail.commands.campaigns:mailboxes",
+    "contacts": "pixeltrail.commands.contacts:contacts",
+    "campaigns": "pixeltrail.commands.campaigns:campaigns",
+    "report": "pixeltrail.commands.reports:report",
+    "webhooks": "pixeltrail.commands.webhooks:webhooks",
+}
+
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, name = target.split(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command), target
+        assert command.name == cmd_name, target
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -41,20 +67,3 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="pixeltrail")
 def main() -> None:
     """pixeltrail: email outreach with open and click tracking you can trust."""
-
-
-main.add_command(instrument)
-main.add_command(inspect)
-main.add_command(serve)
-main.add_command(background)
-main.add_command(db)
-main.add_command(events)
-main.add_command(ip_ranges)
-main.add_command(account)
-main.add_command(domains)
-main.add_command(mailboxes)
-main.add_command(contacts)
-main.add_command(campaigns)
-main.add_command(report)
-main.add_command(webhooks)
-main.add_command(worker)
