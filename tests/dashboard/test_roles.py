@@ -264,3 +264,44 @@ def test_the_command_line_makes_someone_owner_again(site: Site) -> None:
     assert unknown.exit_code != 0 and "no user nobody@acme.example" in unknown.output
     wrong = run(main, ["account", "set-role", "bea@acme.example", "admin"], env=env)
     assert wrong.exit_code != 0 and _role(site, "bea@acme.example") == "owner"
+
+
+def test_an_owner_withdraws_an_open_invitation_and_its_link_stops_working(site: Site) -> None:
+    owner = site.sign_up()
+    bea = _join(site, owner, "bea@acme.example")
+    answer = owner.post("/settings/users", {"email": "carl@acme.example"})
+    link = _LINK.search(answer.text)
+    assert link is not None
+    path = link.group(1).removeprefix(site.settings.base_url)
+    with site.engine.connect() as conn:
+        ids = {row.email: row.id for row in conn.execute(select(invites.c.email, invites.c.id))}
+    carl, accepted = ids["carl@acme.example"], ids["bea@acme.example"]
+
+    # Not by a member, not another account, not an invitation already accepted.
+    assert "Withdraw" not in bea.get("/settings/users").text
+    by_member = bea.post(f"/settings/invites/{carl}/revoke", {}, token_from="/settings/users")
+    assert by_member.status_code == 403
+    mallory = another_account(site)
+    assert (
+        mallory.post(
+            f"/settings/invites/{carl}/revoke", {}, token_from="/settings/users"
+        ).status_code
+        == 404
+    )
+    assert (
+        owner.post(
+            f"/settings/invites/{accepted}/revoke", {}, token_from="/settings/users"
+        ).status_code
+        == 404
+    )
+    assert site.visitor().get(path).status_code == 200  # still open
+
+    withdrawn = owner.post(f"/settings/invites/{carl}/revoke", {}, token_from="/settings/users")
+    assert withdrawn.status_code == 303
+    page = owner.get("/settings/users").text
+    assert "Invitation for carl@acme.example withdrawn" in page
+    assert "Open invitations" not in page
+    assert site.visitor().get(path).status_code == 404
+    refused = site.visitor().post(path, {"password": PASSWORD}, token_from="/signin")
+    assert refused.status_code == 404
+    assert _role(site, "carl@acme.example") is None

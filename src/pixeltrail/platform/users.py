@@ -49,7 +49,11 @@ class User:
 
 def require_owner(user: User, to: str) -> None:
     """Forbidden unless `user` is an owner of their account; `to` says what was refused."""
-    if not user.is_owner:
+    _require_role(user.role, to)
+
+
+def _require_role(role: str | None, to: str) -> None:
+    if role != OWNER:
         raise Forbidden(f"only the account's owners can {to}: ask one of them")
 
 
@@ -205,6 +209,23 @@ def account_invites(conn: Connection, account_id: str) -> list[Invite]:
     return [Invite(r.id, r.email, r.created_at_ms, r.expires_at_ms, r.accepted_at_ms) for r in rows]
 
 
+def revoke_invite(conn: Connection, actor: User, invite_id: str) -> Invite:
+    """Withdraw an open invitation of the actor's account (owners only): its link stops
+    working. Accepted ones stay, as the record of who joined."""
+    require_owner(actor, "withdraw invitations")
+    row = conn.execute(
+        select(invites).where(
+            invites.c.id == invite_id,
+            invites.c.account_id == actor.account_id,
+            invites.c.accepted_at_ms.is_(None),
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such open invitation in this account")
+    conn.execute(delete(invites).where(invites.c.id == row.id))
+    return Invite(row.id, row.email, row.created_at_ms, row.expires_at_ms, row.accepted_at_ms)
+
+
 def pending_invite(conn: Connection, token: str) -> Invite:
     """The open invitation behind a token; NotFound when unknown, used or expired."""
     row = conn.execute(select(invites).where(invites.c.token_hash == _digest(token))).first()
@@ -262,9 +283,7 @@ def _colleague(conn: Connection, actor: User, user_id: str, to: str) -> Any:
     (with the account locked)."""
     require_owner(actor, to)
     _lock_account(conn, actor.account_id)
-    role = conn.execute(select(users.c.role).where(users.c.id == actor.id)).scalar()
-    if role != OWNER:
-        raise Forbidden(f"only the account's owners can {to}: ask one of them")
+    _require_role(conn.execute(select(users.c.role).where(users.c.id == actor.id)).scalar(), to)
     row = conn.execute(
         select(users).where(users.c.id == user_id, users.c.account_id == actor.account_id)
     ).first()

@@ -1,5 +1,6 @@
 """Who signs in to the account: its users and their roles, open invitations, and inviting
-someone. Everyone sees the list; owners invite, change roles and remove people."""
+someone. Everyone sees the list; owners invite (and withdraw invitations), change roles and
+remove people."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pixeltrail.platform.users import (
     account_users,
     invite_user,
     remove_user,
+    revoke_invite,
     set_role,
 )
 from pixeltrail.web.dashboard.pages import Ctx, page, route
@@ -82,8 +84,26 @@ def person_remove(ctx: Ctx) -> Response:
     return ctx.redirect(PATH, flash=f"{email} removed: they can no longer sign in")
 
 
+@page
+def invite_revoke(ctx: Ctx) -> Response:
+    if ctx.form is None:
+        return ctx.redirect(PATH)
+    assert ctx.session is not None
+    try:
+        with ctx.write() as conn:
+            invite = revoke_invite(conn, ctx.session.user, ctx.params["invite_id"])
+    except PlatformError as exc:
+        if exc.status == 404:
+            raise
+        return _people(ctx, exc.status, error=exc)
+    return ctx.redirect(
+        PATH, flash=f"Invitation for {invite.email} withdrawn: its link no longer works"
+    )
+
+
 routes = [
     route(PATH, people_page),
     route(PATH + "/{user_id}/role", role_change),
     route(PATH + "/{user_id}/remove", person_remove),
+    route("/settings/invites/{invite_id}/revoke", invite_revoke),
 ]
