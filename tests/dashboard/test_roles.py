@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -32,6 +33,11 @@ def _join(site: Site, owner: User, email: str) -> User:
     )
     assert joined.status_code == 303
     return newcomer
+
+
+def _act(user: User, path: str, form: dict[str, object]) -> httpx.Response:
+    """Post a form as from the people page (a page every signed-in user may open)."""
+    return user.post(path, form, token_from="/settings/users")
 
 
 def _user_id(site: Site, email: str) -> str:
@@ -71,7 +77,7 @@ def test_a_member_does_the_outreach_but_cannot_manage_the_account(site: Site) ->
         },
     }
     for path, form in posts.items():
-        assert bea.post(path, form, token_from="/settings/users").status_code == 403, path
+        assert _act(bea, path, form).status_code == 403, path
     with site.engine.connect() as conn:
         assert conn.execute(select(accounts.c.name)).scalar_one() == "Acme"
     assert (_count(site, api_keys), _count(site, webhook_endpoints)) == (keys, hooks)
@@ -82,10 +88,8 @@ def test_a_member_does_the_outreach_but_cannot_manage_the_account(site: Site) ->
     with site.engine.connect() as conn:
         emails = conn.execute(select(invites.c.email)).scalars().all()
     assert "carl@acme.example" not in emails
-    promoted = bea.post(
-        f"/settings/users/{_user_id(site, 'bea@acme.example')}/role",
-        {"role": "owner"},
-        token_from="/settings/users",
+    promoted = _act(
+        bea, f"/settings/users/{_user_id(site, 'bea@acme.example')}/role", {"role": "owner"}
     )
     assert promoted.status_code == 403
     assert _role(site, "bea@acme.example") == "member"
@@ -104,28 +108,20 @@ def test_an_owner_changes_roles_and_the_account_keeps_an_owner(site: Site) -> No
     bea = _join(site, owner, "bea@acme.example")
     bea_id, owner_id = _user_id(site, "bea@acme.example"), _user_id(site, "owner@acme.example")
 
-    made = owner.post(
-        f"/settings/users/{bea_id}/role", {"role": "owner"}, token_from="/settings/users"
-    )
+    made = _act(owner, f"/settings/users/{bea_id}/role", {"role": "owner"})
     assert made.status_code == 303
     assert "bea@acme.example is now owner" in owner.get("/settings/users").text
     assert bea.get("/settings").status_code == 200
 
-    bad = owner.post(
-        f"/settings/users/{bea_id}/role", {"role": "admin"}, token_from="/settings/users"
-    )
+    bad = _act(owner, f"/settings/users/{bea_id}/role", {"role": "admin"})
     assert bad.status_code == 422
     assert _role(site, "bea@acme.example") == "owner"
 
     # The first owner steps down; then the last owner cannot.
-    stepped = owner.post(
-        f"/settings/users/{owner_id}/role", {"role": "member"}, token_from="/settings/users"
-    )
+    stepped = _act(owner, f"/settings/users/{owner_id}/role", {"role": "member"})
     assert stepped.status_code == 303
     assert owner.get("/settings").status_code == 403  # at once, in the same session
-    last = bea.post(
-        f"/settings/users/{bea_id}/role", {"role": "member"}, token_from="/settings/users"
-    )
+    last = _act(bea, f"/settings/users/{bea_id}/role", {"role": "member"})
     assert last.status_code == 409
     assert "at least one owner" in last.text
     assert _role(site, "bea@acme.example") == "owner"
@@ -134,17 +130,10 @@ def test_an_owner_changes_roles_and_the_account_keeps_an_owner(site: Site) -> No
     mallory = another_account(site)
     mallory_id = _user_id(site, "mallory@other.example")
     for target in (mallory_id, "usr_nosuchuser"):
-        answer = bea.post(
-            f"/settings/users/{target}/role", {"role": "member"}, token_from="/settings/users"
-        )
+        answer = _act(bea, f"/settings/users/{target}/role", {"role": "member"})
         assert answer.status_code == 404
     assert _role(site, "mallory@other.example") == "owner"
-    assert (
-        mallory.post(
-            f"/settings/users/{bea_id}/role", {"role": "member"}, token_from="/settings/users"
-        ).status_code
-        == 404
-    )
+    assert _act(mallory, f"/settings/users/{bea_id}/role", {"role": "member"}).status_code == 404
     assert _role(site, "bea@acme.example") == "owner"
 
 
@@ -152,28 +141,19 @@ def test_a_removed_person_is_signed_out_and_their_invitations_stay(site: Site) -
     owner = site.sign_up()
     bea = _join(site, owner, "bea@acme.example")
     bea_id = _user_id(site, "bea@acme.example")
-    owner.post(f"/settings/users/{bea_id}/role", {"role": "owner"}, token_from="/settings/users")
+    _act(owner, f"/settings/users/{bea_id}/role", {"role": "owner"})
     # Bea invites Carl, then leaves the team before Carl joins.
     link = _LINK.search(bea.post("/settings/users", {"email": "carl@acme.example"}).text)
     assert link is not None
 
-    refused = owner.post(
-        f"/settings/users/{_user_id(site, 'owner@acme.example')}/remove",
-        {},
-        token_from="/settings/users",
-    )
+    refused = _act(owner, f"/settings/users/{_user_id(site, 'owner@acme.example')}/remove", {})
     assert refused.status_code == 409
     assert "cannot remove yourself" in refused.text
     mallory = another_account(site)
-    assert (
-        mallory.post(
-            f"/settings/users/{bea_id}/remove", {}, token_from="/settings/users"
-        ).status_code
-        == 404
-    )
+    assert _act(mallory, f"/settings/users/{bea_id}/remove", {}).status_code == 404
     assert _role(site, "bea@acme.example") == "owner"
 
-    removed = owner.post(f"/settings/users/{bea_id}/remove", {}, token_from="/settings/users")
+    removed = _act(owner, f"/settings/users/{bea_id}/remove", {})
     assert removed.status_code == 303
     people = owner.get("/settings/users").text
     assert "bea@acme.example removed" in people
@@ -279,24 +259,14 @@ def test_an_owner_withdraws_an_open_invitation_and_its_link_stops_working(site: 
 
     # Not by a member, not another account, not an invitation already accepted.
     assert "Withdraw" not in bea.get("/settings/users").text
-    by_member = bea.post(f"/settings/invites/{carl}/revoke", {}, token_from="/settings/users")
+    by_member = _act(bea, f"/settings/invites/{carl}/revoke", {})
     assert by_member.status_code == 403
     mallory = another_account(site)
-    assert (
-        mallory.post(
-            f"/settings/invites/{carl}/revoke", {}, token_from="/settings/users"
-        ).status_code
-        == 404
-    )
-    assert (
-        owner.post(
-            f"/settings/invites/{accepted}/revoke", {}, token_from="/settings/users"
-        ).status_code
-        == 404
-    )
+    assert _act(mallory, f"/settings/invites/{carl}/revoke", {}).status_code == 404
+    assert _act(owner, f"/settings/invites/{accepted}/revoke", {}).status_code == 404
     assert site.visitor().get(path).status_code == 200  # still open
 
-    withdrawn = owner.post(f"/settings/invites/{carl}/revoke", {}, token_from="/settings/users")
+    withdrawn = _act(owner, f"/settings/invites/{carl}/revoke", {})
     assert withdrawn.status_code == 303
     page = owner.get("/settings/users").text
     assert "Invitation for carl@acme.example withdrawn" in page

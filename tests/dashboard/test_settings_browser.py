@@ -18,6 +18,18 @@ def _names(site: Site) -> list[tuple[str, int]]:
         return [(row.name, row.daily_limit) for row in conn.execute(query)]
 
 
+def _dismiss_then_accept(page: Any) -> list[str]:
+    """Answer the page's confirmation dialogs: No the first time, Yes after. Their messages."""
+    dialogs: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss() if len(dialogs) == 1 else dialog.accept()
+
+    page.on("dialog", answer)
+    return dialogs
+
+
 def test_mailboxes_are_edited_in_their_row_and_removed_after_a_confirmation(
     sqlite_site: Site, browser: Any
 ) -> None:
@@ -44,13 +56,7 @@ def test_mailboxes_are_edited_in_their_row_and_removed_after_a_confirmation(
         page.wait_for_selector("text=Spare saved: it sends at most 25 a day")
         assert _names(sqlite_site) == [outbox, ("Spare", 25)]
 
-        dialogs: list[str] = []
-
-        def answer(dialog: Any) -> None:
-            dialogs.append(dialog.message)
-            dialog.dismiss() if len(dialogs) == 1 else dialog.accept()
-
-        page.on("dialog", answer)
+        dialogs = _dismiss_then_accept(page)
         remove = page.locator('button[aria-label="Remove Spare"]')
         remove.click()  # dismissed: nothing happens
         assert dialogs == ["Remove the mailbox Spare?"]
@@ -92,13 +98,7 @@ def test_an_owner_invites_promotes_and_removes_someone_in_the_browser(
         bea.reload()
         assert "API keys" in bea.locator("nav.tabs").inner_text()
 
-        dialogs: list[str] = []
-
-        def answer(dialog: Any) -> None:
-            dialogs.append(dialog.message)
-            dialog.dismiss() if len(dialogs) == 1 else dialog.accept()
-
-        page.on("dialog", answer)
+        dialogs = _dismiss_then_accept(page)
         remove = page.locator('button[aria-label="Remove bea@acme.example"]')
         remove.click()  # dismissed: nothing happens
         assert dialogs == [

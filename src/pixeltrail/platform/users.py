@@ -178,6 +178,10 @@ class Invite:
     accepted_at_ms: int | None
 
 
+def _invite(row: Any) -> Invite:
+    return Invite(row.id, row.email, row.created_at_ms, row.expires_at_ms, row.accepted_at_ms)
+
+
 def invite_user(conn: Connection, inviter: User, email: str) -> tuple[Invite, str]:
     """An invitation for `email` to join the inviter's account as a member (owners only);
     returns it and its secret token."""
@@ -206,7 +210,7 @@ def account_invites(conn: Connection, account_id: str) -> list[Invite]:
     rows = conn.execute(
         select(invites).where(invites.c.account_id == account_id).order_by(invites.c.created_at_ms)
     )
-    return [Invite(r.id, r.email, r.created_at_ms, r.expires_at_ms, r.accepted_at_ms) for r in rows]
+    return [_invite(row) for row in rows]
 
 
 def revoke_invite(conn: Connection, actor: User, invite_id: str) -> Invite:
@@ -223,7 +227,7 @@ def revoke_invite(conn: Connection, actor: User, invite_id: str) -> Invite:
     if row is None:
         raise NotFound("no such open invitation in this account")
     conn.execute(delete(invites).where(invites.c.id == row.id))
-    return Invite(row.id, row.email, row.created_at_ms, row.expires_at_ms, row.accepted_at_ms)
+    return _invite(row)
 
 
 def pending_invite(conn: Connection, token: str) -> Invite:
@@ -231,7 +235,7 @@ def pending_invite(conn: Connection, token: str) -> Invite:
     row = conn.execute(select(invites).where(invites.c.token_hash == _digest(token))).first()
     if row is None or row.accepted_at_ms is not None or row.expires_at_ms <= now_ms():
         raise NotFound("this invitation is not valid any more: ask for a new one")
-    return Invite(row.id, row.email, row.created_at_ms, row.expires_at_ms, row.accepted_at_ms)
+    return _invite(row)
 
 
 def accept_invite(conn: Connection, token: str, password: str) -> User:
@@ -280,8 +284,7 @@ def _lock_account(conn: Connection, account_id: str) -> None:
 
 def _colleague(conn: Connection, actor: User, user_id: str, to: str) -> Any:
     """The row of a user of the actor's account, once the actor is found to be an owner still
-    (with the account locked)."""
-    require_owner(actor, to)
+    (read with the account locked, not from the session: a role may have changed since)."""
     _lock_account(conn, actor.account_id)
     _require_role(conn.execute(select(users.c.role).where(users.c.id == actor.id)).scalar(), to)
     row = conn.execute(

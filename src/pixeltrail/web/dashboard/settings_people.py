@@ -4,6 +4,9 @@ remove people."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from sqlalchemy import Connection
 from starlette.responses import Response
 
 from pixeltrail.platform.accounts import get_account
@@ -11,6 +14,7 @@ from pixeltrail.platform.errors import PlatformError
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.users import (
     ROLES,
+    User,
     account_invites,
     account_users,
     invite_user,
@@ -54,51 +58,47 @@ def people_page(ctx: Ctx) -> Response:
     return _people(ctx, link=f"{ctx.settings.base_url.rstrip('/')}/invite/{token}")
 
 
-@page
-def role_change(ctx: Ctx) -> Response:
+def _act(ctx: Ctx, action: Callable[[Connection, User], str]) -> Response:
+    """An owner's change from the list (`action` returns the flash): back to the list, or
+    the list with the refusal (an unknown or another account's id: not found)."""
     if ctx.form is None:
         return ctx.redirect(PATH)
     assert ctx.session is not None
     try:
         with ctx.write() as conn:
-            user = set_role(conn, ctx.session.user, ctx.params["user_id"], ctx.field("role"))
+            flash = action(conn, ctx.session.user)
     except PlatformError as exc:
         if exc.status == 404:
             raise
         return _people(ctx, exc.status, error=exc)
-    return ctx.redirect(PATH, flash=f"{user.email} is now {user.role}")
+    return ctx.redirect(PATH, flash=flash)
+
+
+@page
+def role_change(ctx: Ctx) -> Response:
+    def change(conn: Connection, actor: User) -> str:
+        user = set_role(conn, actor, ctx.params["user_id"], ctx.field("role"))
+        return f"{user.email} is now {user.role}"
+
+    return _act(ctx, change)
 
 
 @page
 def person_remove(ctx: Ctx) -> Response:
-    if ctx.form is None:
-        return ctx.redirect(PATH)
-    assert ctx.session is not None
-    try:
-        with ctx.write() as conn:
-            email = remove_user(conn, ctx.session.user, ctx.params["user_id"])
-    except PlatformError as exc:
-        if exc.status == 404:
-            raise
-        return _people(ctx, exc.status, error=exc)
-    return ctx.redirect(PATH, flash=f"{email} removed: they can no longer sign in")
+    def remove(conn: Connection, actor: User) -> str:
+        email = remove_user(conn, actor, ctx.params["user_id"])
+        return f"{email} removed: they can no longer sign in"
+
+    return _act(ctx, remove)
 
 
 @page
 def invite_revoke(ctx: Ctx) -> Response:
-    if ctx.form is None:
-        return ctx.redirect(PATH)
-    assert ctx.session is not None
-    try:
-        with ctx.write() as conn:
-            invite = revoke_invite(conn, ctx.session.user, ctx.params["invite_id"])
-    except PlatformError as exc:
-        if exc.status == 404:
-            raise
-        return _people(ctx, exc.status, error=exc)
-    return ctx.redirect(
-        PATH, flash=f"Invitation for {invite.email} withdrawn: its link no longer works"
-    )
+    def withdraw(conn: Connection, actor: User) -> str:
+        invite = revoke_invite(conn, actor, ctx.params["invite_id"])
+        return f"Invitation for {invite.email} withdrawn: its link no longer works"
+
+    return _act(ctx, withdraw)
 
 
 routes = [
