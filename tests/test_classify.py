@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from itertools import count
 
@@ -178,6 +179,40 @@ def test_every_link_in_two_seconds_from_an_unlisted_cloud_address(rules: Rules) 
     verdicts = classify_message(scan, rules, sent_at_ms=SENT, link_count=5)
     assert {v.classification for v in verdicts.values()} == {SCANNER}
     assert {v.reason for v in verdicts.values()} == {"all 5 links clicked within 1.8 s"}
+
+
+def test_every_destination_clicked_is_every_link_whatever_copies_were_clicked(
+    rules: Rules,
+) -> None:
+    """Two destinations, each tracked in the HTML part (links 1, 2) and the text part (3, 4):
+    clicking both is every link; clicking one in both parts is one link."""
+    start = SENT + 3 * MINUTE
+
+    def click(at_ms: int, link: int) -> Hit:
+        page = hit("click", at_ms, ua=WINDOWS_CHROME, link=link)
+        return dataclasses.replace(page, destination=f"https://shop.example.com/p/{link % 2}")
+
+    both = [click(start, 1), click(start + 300, 2)]
+    verdicts = classify_message(both, rules, sent_at_ms=SENT, link_count=4, destination_count=2)
+    assert {v.reason for v in verdicts.values()} == {"all 2 links clicked within 0.3 s"}
+    copies = [click(start, 1), click(start + 300, 3)]
+    verdicts = classify_message(copies, rules, sent_at_ms=SENT, link_count=4, destination_count=2)
+    assert {v.classification for v in verdicts.values()} == {HUMAN}
+
+
+def test_messages_sent_with_only_a_link_count_are_judged_by_link_position(rules: Rules) -> None:
+    """Messages sent before destination counts were kept counted every copy of a link: every
+    copy clicked at once is still a scanner's, as it was when they were sent."""
+    start = SENT + 3 * MINUTE
+    scan = [
+        dataclasses.replace(
+            hit("click", start + i * 200, ua=WINDOWS_CHROME, link=i),
+            destination=f"https://shop.example.com/p/{i % 2}",
+        )
+        for i in range(1, 5)
+    ]
+    verdicts = classify_message(scan, rules, sent_at_ms=SENT, link_count=4)
+    assert {v.reason for v in verdicts.values()} == {"all 4 links clicked within 0.6 s"}
 
 
 def test_three_links_at_once_without_a_link_count(rules: Rules) -> None:

@@ -15,8 +15,10 @@ from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.mailboxes import secret_box
 from pixeltrail.platform.scheduler import DAY_MS, schedule_due
 from pixeltrail.platform.webhooks import create_endpoint
+from pixeltrail.recording.flusher import record_hits
 from pixeltrail.sending.worker import CONCURRENCY, SendWorker, claim, mark_sending, reconcile
 from pixeltrail.store.db import write_transaction
+from pixeltrail.store.events import list_events
 from pixeltrail.store.schema import (
     campaigns,
     contacts,
@@ -25,10 +27,18 @@ from pixeltrail.store.schema import (
     suppressions,
     webhook_deliveries,
 )
+from pixeltrail.tracking.classify import Rules
+from pixeltrail.tracking.hits import Hit, new_event_id
 from pixeltrail.tracking.links import parse_tracking_url
 
 from ..chain import make_chain
 from .conftest import SmtpServer
+
+
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/124.0.0.0 Safari/537.36"
+)
 
 
 def _schedule(engine: Engine, settings: Settings, now: int) -> int:
@@ -84,12 +94,58 @@ def test_a_campaign_reaches_the_smtp_server_tracked(
     assert re.search(r'<img src="http://127\.0\.0\.1:8000/o/', html)
     assert "http://127.0.0.1:8000/c/" in text
     (row,) = _messages(engine)
-    # One link, tracked in the HTML part and again in the text part.
+    # One link, tracked in the HTML part and again in the text part: one destination.
     assert (row["status"], row["link_count"], row["attempts"]) == ("sent", 2, 1)
+    assert row["destination_count"] == 1
     assert claims.message_id == row["id"]
     # Sent once: another pass sends nothing.
     assert _send(engine, settings) == 0
     assert len(smtp_server.inbox.received) == 1
+
+
+def test_a_scanner_clicking_every_link_of_a_message_with_a_text_part_is_a_scanner(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """Two links, each tracked in the HTML part and again in the text part: four tracked links
+    but two destinations, and clicking both within a second is every link clicked."""
+    html = (
+        '<p>Hi, <a href="https://example.com/pricing">pricing</a>'
+        ' or <a href="https://example.com/demo">a demo</a></p>'
+    )
+    with write_transaction(engine) as conn:
+        make_chain(conn, settings, smtp_url=smtp_server.url, steps=[("Hello", html, 0)])
+    _schedule(engine, settings, now_ms())
+    assert _send(engine, settings) == 1
+    (row,) = _messages(engine)
+    assert (row["link_count"], row["destination_count"]) == (4, 2)
+    (received,) = smtp_server.inbox.received
+    body = received.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    urls = re.findall(r'href="(http://127\.0\.0\.1:8000/c/[A-Za-z0-9_-]+)"', body)
+    claims = [parse_tracking_url(url, settings.signer()) for url in urls]
+    assert [c.destination for c in claims] == [
+        "https://example.com/pricing",
+        "https://example.com/demo",
+    ]
+    start = int(row["sent_at_ms"]) + 10 * 60_000  # type: ignore[call-overload]
+    scan = [
+        Hit(
+            new_event_id(),
+            "click",
+            c.message_id,
+            c.link,
+            c.destination,
+            start + i * 400,
+            "20.98.147.3",
+            CHROME,
+            "GET",
+        )
+        for i, c in enumerate(claims)
+    ]
+    with write_transaction(engine) as conn:
+        record_hits(conn, scan, Rules.load())
+    with engine.connect() as conn:
+        verdicts = {(e.classification, e.reason) for e in list_events(conn, str(row["id"]))}
+    assert verdicts == {("scanner", "all 2 links clicked within 0.4 s")}
 
 
 @pytest.mark.parametrize("reply", ["421 4.7.0 Try again later", "450 4.2.1 Mailbox busy"])

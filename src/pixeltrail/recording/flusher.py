@@ -93,6 +93,7 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
             rules,
             sent_at_ms=context.sent_at_ms if context else None,
             link_count=context.link_count if context else None,
+            destination_count=context.destination_count if context else None,
             reader=readers.get(message_id),
             judged=judged.get(message_id),
         )

@@ -33,6 +33,7 @@ class Prepared:
     envelope: Envelope
     data: bytes
     link_count: int
+    destination_count: int
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
@@ -119,4 +120,5 @@ class BatchComposer:
             data = build_message(envelope, html, text, links.unsubscribe_url(m.id))
         except UnsendableAddress as exc:
             return Outcome("failed", str(exc))
-        return Prepared(m, envelope, data, len(tracker.tracked))
+        destinations = {link.destination for link in tracker.tracked}
+        return Prepared(m, envelope, data, len(tracker.tracked), len(destinations))

@@ -21,7 +21,13 @@ BACKOFF_MS = (60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000, 2 * 360
 _SENT = (
     update(messages)
     .where(messages.c.id.in_(bindparam("ids", expanding=True)))
-    .values(status="sent", sent_at_ms=bindparam("now"), error=None, link_count=bindparam("links"))
+    .values(
+        status="sent",
+        sent_at_ms=bindparam("now"),
+        error=None,
+        link_count=bindparam("links"),
+        destination_count=bindparam("destinations"),
+    )
 )
 
 
@@ -33,6 +39,7 @@ class Outcome:
     error: str | None = None
     bounced: bool = False
     link_count: int = 0
+    destination_count: int = 0
 
 
 def record_outcomes(
@@ -41,20 +48,21 @@ def record_outcomes(
     now: int,
     endpoints: Mapping[tuple[str, str], Sequence[str]] | None = None,
 ) -> None:
-    """Record `done` in the caller's transaction; sent messages in one statement per link count.
+    """Record `done` in the caller's transaction; sent messages in one statement per link count
+    (and destination count).
 
     `endpoints`: the webhook subscribers, as `subscribers` gives them, if already looked up.
     """
-    sent: dict[int, list[str]] = defaultdict(list)
+    sent: dict[tuple[int, int], list[str]] = defaultdict(list)
     accounts: list[tuple[str, str]] = []
     for claimed, outcome in done:
         if outcome.status == "sent":
-            sent[outcome.link_count].append(claimed.id)
+            sent[outcome.link_count, outcome.destination_count].append(claimed.id)
             accounts.append((claimed.id, claimed.account_id))
         else:
             _record_unsent(conn, claimed, outcome, now)
-    for link_count, ids in sent.items():
-        conn.execute(_SENT, {"ids": ids, "now": now, "links": link_count})
+    for (links, destinations), ids in sent.items():
+        conn.execute(_SENT, {"ids": ids, "now": now, "links": links, "destinations": destinations})
     if accounts:
         enqueue_messages_sent(conn, accounts, sent_at_ms=now, endpoints=endpoints)
 

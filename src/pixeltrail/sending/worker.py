@@ -186,7 +186,7 @@ class SendWorker:
             if exc.permanent:
                 return Outcome("failed", str(exc), bounced=True)
             return Outcome("retry", str(exc))
-        return Outcome("sent", link_count=p.link_count)
+        return Outcome("sent", link_count=p.link_count, destination_count=p.destination_count)
 
 
 class _Feed:

@@ -18,6 +18,7 @@ class MessageContext:
     sent_at_ms: int | None
     anonymize_ips: bool
     link_count: int | None
+    destination_count: int | None
 
 
 def message_contexts(conn: Connection, message_ids: Collection[str]) -> dict[str, MessageContext]:
@@ -31,6 +32,7 @@ def message_contexts(conn: Connection, message_ids: Collection[str]) -> dict[str
                 messages.c.account_id,
                 messages.c.sent_at_ms,
                 messages.c.link_count,
+                messages.c.destination_count,
                 accounts.c.anonymize_ips,
             )
             .join(accounts, accounts.c.id == messages.c.account_id)
@@ -38,6 +40,10 @@ def message_contexts(conn: Connection, message_ids: Collection[str]) -> dict[str
         )
         for row in conn.execute(query):
             found[row.id] = MessageContext(
-                row.account_id, row.sent_at_ms, row.anonymize_ips, row.link_count
+                row.account_id,
+                row.sent_at_ms,
+                row.anonymize_ips,
+                row.link_count,
+                row.destination_count,
             )
     return found

@@ -221,8 +221,11 @@ messages = Table(
     Column("track_clicks", Boolean, nullable=False),
     Column("track_text_links", Boolean, nullable=False),
     Column("tracking_base_url", String(300), nullable=False),
-    # How many links the sent message tracks (the classifier's "every link clicked" rule).
+    # How many links the sent message tracks, each copy counted (HTML and text part).
     Column("link_count", Integer, nullable=True),
+    # How many different destinations those links have: the classifier's "every link clicked"
+    # rule. NULL for messages sent before it was kept, judged by link_count as they were.
+    Column("destination_count", Integer, nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("sent_at_ms", BigInteger, nullable=True),
     Column("error", Text, nullable=True),

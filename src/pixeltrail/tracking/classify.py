@@ -148,12 +148,18 @@ def classify_message(
     link_count: int | None = None,
     reader: Hit | None = None,
     judged: tuple[int, int] | None = None,
+    destination_count: int | None = None,
 ) -> dict[str, Verdict]:
     """A verdict for every hit id of ONE message, given all its hits in any order.
 
     `sent_at_ms`: when the message was sent (enables the click-right-after-sending rule).
-    `link_count`: how many tracked links the message has, not counting the honeypot (the burst
-    rule then asks for every link, or `burst_min_links` of them when there are more).
+    `destination_count`: how many different destinations the message's tracked links have, not
+    counting the honeypot. The burst rule then asks for clicks on every one of them (or on
+    `burst_min_links` when there are more); the HTML and text copies of a link, or two links to
+    the same page, are one destination however many of them are clicked.
+    `link_count`: for messages sent before destination counts were kept, how many tracked links
+    they have, each copy counted; without `destination_count`, the burst rule then counts
+    clicked link positions against it, as it did when they were sent.
     More hits later can change earlier verdicts (a honeypot click condemns the clicks around it):
     recompute with all hits and store what changed.
 
@@ -166,7 +172,7 @@ def classify_message(
     if not ordered:
         return {}
     honeypot_ms = [h.at_ms for h in ordered if h.honeypot]
-    bursts = _burst_reasons(ordered, rules, link_count)
+    bursts = _burst_reasons(ordered, rules, link_count, destination_count)
     first, last = judged if judged is not None else (ordered[0].at_ms, ordered[-1].at_ms)
     verdicts: dict[str, Verdict] = {}
     client: tuple[str, str] | None = None
@@ -251,21 +257,26 @@ def _behaviour(
     return bursts.get(hit.id)
 
 
-def _burst_reasons(ordered: list[Hit], rules: Rules, link_count: int | None) -> dict[str, str]:
+def _burst_reasons(
+    ordered: list[Hit], rules: Rules, link_count: int | None, destination_count: int | None
+) -> dict[str, str]:
     """Clicks inside a window of `burst_ms` that covers every link (or `burst_min_links`)."""
-    needed = rules.burst_min_links if link_count is None else min(link_count, rules.burst_min_links)
+    by_position = destination_count is None and link_count is not None
+    total = link_count if by_position else destination_count
+    needed = rules.burst_min_links if total is None else min(total, rules.burst_min_links)
     if needed < 2:
         return {}
     clicks = [h for h in ordered if h.kind == "click" and not h.honeypot and h.link is not None]
+    keys = [_link_key(h, by_position) for h in clicks]
     best: dict[str, tuple[int, str]] = {}
-    seen: Counter[int | None] = Counter()
+    seen: Counter[str | int | None] = Counter()
     left = 0
     for right, hit in enumerate(clicks):
-        seen[hit.link] += 1
+        seen[keys[right]] += 1
         while hit.at_ms - clicks[left].at_ms > rules.burst_ms:
-            seen[clicks[left].link] -= 1
-            if seen[clicks[left].link] == 0:
-                del seen[clicks[left].link]
+            seen[keys[left]] -= 1
+            if seen[keys[left]] == 0:
+                del seen[keys[left]]
             left += 1
         distinct = len(seen)
         if distinct < needed:
@@ -273,7 +284,7 @@ def _burst_reasons(ordered: list[Hit], rules: Rules, link_count: int | None) -> 
         window = clicks[left : right + 1]
         span = window[-1].at_ms - window[0].at_ms
         when = "at the same moment" if span == 0 else f"within {_secs(span)} s"
-        if link_count is not None and distinct >= link_count:
+        if total is not None and distinct >= total:
             reason = f"all {distinct} links clicked {when}"
         else:
             reason = f"{distinct} different links clicked {when}"
@@ -281,6 +292,14 @@ def _burst_reasons(ordered: list[Hit], rules: Rules, link_count: int | None) -> 
             if member.id not in best or best[member.id][0] <= distinct:
                 best[member.id] = (distinct, reason)
     return {hit_id: reason for hit_id, (_, reason) in best.items()}
+
+
+def _link_key(click: Hit, by_position: bool) -> str | int | None:
+    """What makes two clicks different links: their destination (a link's HTML and text copies
+    are one), or their position for messages whose count was of positions."""
+    if by_position or click.destination is None:
+        return click.link
+    return click.destination
 
 
 def _address(ip: str) -> Address | None:
