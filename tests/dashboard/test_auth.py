@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from sqlalchemy import select
 
 from pixeltrail.store.schema import mailboxes, users
+from pixeltrail.web.api.app import mounted_api
+from pixeltrail.web.dashboard import throttle
+from pixeltrail.web.dashboard.throttle import Limit
 
-from .conftest import PASSWORD, Site
+from ..api.conftest import make_settings, serving
+from ..dbs import fresh_database
+from .conftest import PASSWORD, Site, User
+
+OWNER = "owner@acme.example"
+
+
+@pytest.fixture
+def proxied_site(tmp_path: Path) -> Iterator[Site]:
+    """Behind a trusted proxy: each visitor says where it comes from with X-Forwarded-For.
+    The throttle lives in the server's memory, so one database is enough."""
+    with fresh_database("sqlite", tmp_path) as database:
+        database.migrated()
+        settings = make_settings(tmp_path, database.url, PIXELTRAIL_TRUSTED_PROXIES="127.0.0.1")
+        with serving(mounted_api(database.engine, settings)) as url:
+            site = Site(url, database.engine, settings)
+            try:
+                yield site
+            finally:
+                for user in site.users:
+                    user.close()
+
+
+def visitor_from(site: Site, address: str) -> User:
+    visitor = site.visitor()
+    visitor.client.headers["X-Forwarded-For"] = address
+    return visitor
+
+
+def sign_in_status(visitor: User, password: str, email: str = OWNER) -> int:
+    return visitor.post("/signin", {"email": email, "password": password}).status_code
 
 
 def test_first_visit_creates_the_account_and_its_owner(site: Site) -> None:
@@ -123,10 +160,60 @@ def test_sign_in_attempts_are_rate_limited(site: Site) -> None:
     ]
     assert statuses[:8] == [401] * 8
     assert statuses[8:] == [429, 429]
-    # Even the right password waits now: the limit is on the address being guessed.
+    # Even the right password waits now, from this client: the limit is on the email being
+    # guessed from here.
     late = attacker.post("/signin", {"email": "owner@acme.example", "password": PASSWORD})
     assert late.status_code == 429
     assert int(late.headers["retry-after"]) > 60
+
+
+def test_failures_from_one_address_do_not_lock_the_owner_out_elsewhere(proxied_site: Site) -> None:
+    proxied_site.sign_up(OWNER)
+    attacker = visitor_from(proxied_site, "203.0.113.66")
+    statuses = [sign_in_status(attacker, f"guess-{n}") for n in range(9)]
+    assert statuses == [401] * 8 + [429]
+    assert sign_in_status(attacker, PASSWORD) == 429
+    # The owner, at another address, signs in as usual, and the attacker stays locked.
+    owner = visitor_from(proxied_site, "198.51.100.7")
+    assert sign_in_status(owner, PASSWORD) == 303
+    assert "owner@acme.example" in owner.get("/campaigns").text
+    assert sign_in_status(attacker, PASSWORD) == 429
+    # A colleague behind the same address as the attacker is not locked out either.
+    assert (
+        sign_in_status(visitor_from(proxied_site, "203.0.113.66"), "x" * 9, "c@acme.example") == 401
+    )
+
+
+def test_an_ipv6_client_is_counted_by_its_64_network(proxied_site: Site) -> None:
+    proxied_site.sign_up(OWNER)
+    # Eight addresses of one /64 are one client: a new address in it gains no fresh attempts.
+    statuses = [
+        sign_in_status(visitor_from(proxied_site, f"2001:db8:1:1::{n + 1}"), f"guess-{n}")
+        for n in range(8)
+    ]
+    assert statuses == [401] * 8
+    assert sign_in_status(visitor_from(proxied_site, "2001:db8:1:1::ffff"), PASSWORD) == 429
+    assert sign_in_status(visitor_from(proxied_site, "2001:db8:1:2::1"), PASSWORD) == 303
+
+
+def test_failures_for_one_email_from_many_addresses_lock_it_everywhere(
+    proxied_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The email's own limit, lowered from 100 an hour (test_throttle.py has the real one) to
+    # spare a hundred password checks: 3 failures from each of 4 addresses reach it.
+    monkeypatch.setattr(throttle, "PER_EMAIL", Limit(12, 60 * 60))
+    proxied_site.sign_up(OWNER)
+    statuses = [
+        sign_in_status(visitor_from(proxied_site, f"203.0.113.{n // 3 + 1}"), f"guess-{n}")
+        for n in range(12)
+    ]
+    assert statuses == [401] * 12
+    fresh = visitor_from(proxied_site, "198.51.100.7")
+    late = fresh.post("/signin", {"email": OWNER, "password": PASSWORD})
+    assert late.status_code == 429
+    assert 15 * 60 < int(late.headers["retry-after"]) <= 60 * 60
+    # Only that email: another one is still checked from the same address.
+    assert sign_in_status(fresh, "x" * 9, "c@acme.example") == 401
 
 
 def test_forms_without_the_csrf_token_are_refused(site: Site) -> None:

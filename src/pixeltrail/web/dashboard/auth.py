@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from pixeltrail.platform.addresses import normalize_email
@@ -17,6 +16,7 @@ from pixeltrail.platform.users import (
     pending_invite,
     sign_up_first,
 )
+from pixeltrail.web.client_ip import ClientAddress
 from pixeltrail.web.dashboard.pages import HEADERS, Ctx, page, public_page, route
 from pixeltrail.web.dashboard.sessions import (
     COOKIE,
@@ -26,8 +26,10 @@ from pixeltrail.web.dashboard.sessions import (
 from pixeltrail.web.dashboard.throttle import SignInThrottle
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(ctx: Ctx) -> str:
+    """Who is signing in: behind a trusted proxy, the client it names, not the proxy."""
+    address = ClientAddress(ctx.settings.trusted_proxies).of(ctx.request.scope)
+    return address or "unknown"
 
 
 def _next_page(value: str) -> str:
@@ -91,7 +93,7 @@ def signin(ctx: Ctx) -> Response:
         key = normalize_email(email, "email")
     except Invalid:
         key = email.lower()
-    address = client_address(ctx.request)
+    address = client_address(ctx)
     throttle: SignInThrottle = ctx.request.app.state.throttle
     wait = throttle.retry_after(address, key)
     if wait:
@@ -105,7 +107,7 @@ def signin(ctx: Ctx) -> Response:
     except Unauthorized as exc:
         throttle.failed(address, key)
         return ctx.render("signin.html", status=401, email=email, error=exc, next=target)
-    throttle.succeeded(key)
+    throttle.succeeded(address, key)
     return _signed_in(ctx, user, target)
 
 
