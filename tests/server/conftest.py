@@ -75,11 +75,17 @@ def running(pid: int) -> bool:
 
 class ServerProcess:
     def __init__(
-        self, data_dir: Path, database_url: str, serve_args: Sequence[str] = (), **env: str
+        self,
+        data_dir: Path,
+        database_url: str,
+        serve_args: Sequence[str] = (),
+        command: Sequence[str] = (sys.executable, "-m", "pixeltrail"),
+        **env: str,
     ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.serve_args = list(serve_args)
+        self.command = list(command)  # how pixeltrail is run: this checkout, or an installed one
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -97,15 +103,7 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pixeltrail",
-                "serve",
-                "--port",
-                str(self.port),
-                *self.serve_args,
-            ],
+            [*self.command, "serve", "--port", str(self.port), *self.serve_args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
