@@ -116,6 +116,34 @@ def test_template_errors_name_the_step_and_the_line(api: Api) -> None:
     }
 
 
+def test_filter_calls_a_render_would_refuse_are_refused_with_the_step_and_the_line(
+    api: Api,
+) -> None:
+    alice = api.account("alice@acme.example")
+    campaign = new_campaign(alice)
+    mailbox = campaign["mailbox_id"]
+    wrong = {**STEP, "html": "<p>Hi,</p>\n<p>{{ first_name|default(boolean=true) }}</p>"}
+    r = alice.post("/campaigns", {"name": "Q1", "mailbox_id": mailbox, "steps": [STEP, wrong]})
+    assert r.status_code == 422
+    assert r.json()["error"] == {
+        "code": "invalid",
+        "field": "steps.1.html",
+        "message": "step 2 html, line 2: filter 'default' has no argument 'boolean' "
+        "(it takes fallback)",
+    }
+    r = alice.patch(
+        f"/campaigns/{campaign['id']}", {"steps": [{**STEP, "subject": "{{ email|upper(1) }}"}]}
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "steps.0.subject"
+    assert r.json()["error"]["message"] == (
+        "step 1 subject, line 1: filter 'upper' takes no arguments"
+    )
+    assert [c["id"] for c in alice.get("/campaigns").json()["items"]] == [campaign["id"]]
+    kept = alice.get(f"/campaigns/{campaign['id']}").json()["steps"]
+    assert kept[0]["subject"] == STEP["subject"]
+
+
 INJECTIONS = [
     "{{ ''.__class__.__mro__ }}",
     "{{ config }}",

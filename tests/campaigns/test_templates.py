@@ -128,3 +128,75 @@ def test_the_sandbox_is_a_second_wall_behind_the_checker(source: str) -> None:
         sandbox.from_string(source).render()
     assert time.monotonic() - started < 1
     assert sandbox.from_string("{{ '{0.__class__}'.format(1) }}").render() != "<class 'int'>"
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("{{ first_name|default(boolean=true) }}", "filter 'default' has no argument 'boolean'"),
+        ("{{ first_name|truncate(foo=1) }}", "filter 'truncate' has no argument 'foo'"),
+        ("{{ first_name|upper(1) }}", "filter 'upper' takes no arguments"),
+        ("{{ first_name|title(x=1) }}", "filter 'title' has no argument 'x'"),
+        ("{{ first_name|trim(1, 2, 3) }}", "filter 'trim' takes at most 1 argument, not 3"),
+        ("{{ first_name|trim(1) }}", "filter 'trim': chars is quoted text"),
+        ("{{ first_name|trim(fields.x) }}", "filter 'trim': chars is quoted text"),
+        ("{{ first_name|urlencode('x') }}", "filter 'urlencode' takes no arguments"),
+        ("{{ first_name|truncate('x') }}", "filter 'truncate': length is a whole number"),
+        ("{{ first_name|truncate(2.5) }}", "filter 'truncate': length is a whole number"),
+        ("{{ first_name|truncate(fields.n) }}", "filter 'truncate': length is a whole number"),
+        ("{{ first_name|truncate(5, length=9) }}", "multiple values for argument 'length'"),
+        ("{{ first_name|truncate(2) }}", "filter 'truncate': length is at least 3"),
+        ("{{ first_name|truncate(9, end='ellipsis..') }}", "length is at least 10"),
+        ("{{ 42|truncate }}", "filter 'truncate' works on text"),
+        ("{{ first_name|d(7)|truncate(9) }}", "filter 'truncate' works on text"),
+        ("{{ email is defined(1) }}", "test 'defined' takes no arguments"),
+        ("{{ email is none(x=1) }}", "test 'none' has no argument 'x'"),
+        ("{% if fields.seats > 10 %}big{% endif %}", "numbers with numbers can be ordered"),
+        ("{% if none < first_name %}x{% endif %}", "numbers with numbers can be ordered"),
+        ("{% if 5 in email %}x{% endif %}", "'in' looks for text in text"),
+    ],
+)
+def test_calls_that_would_fail_for_every_contact_are_refused_when_saved(
+    source: str, reason: str
+) -> None:
+    # Each of these raised a TypeError (or an AssertionError) for every contact at send time.
+    with pytest.raises(Invalid) as caught:
+        validate_template(f"<p>Hi,</p>\n{source}", "html", "steps.1.html", "step 2 html")
+    assert caught.value.field == "steps.1.html"
+    assert caught.value.message.startswith("step 2 html, line 2: ")
+    assert reason in caught.value.message
+    with pytest.raises(Invalid, match=r"^html, line 1: "):
+        render(source, ADA, "html")
+
+
+@pytest.mark.parametrize(
+    ("source", "rendered"),
+    [
+        ("{{ first_name|default('there', ) }}", "Ada"),
+        ("{{ fields.team|d(fallback='you') }}", "you"),
+        ("{{ company|truncate(12) }}", "Analytica..."),
+        ("{{ company|truncate(12, true, '~', 0) }}", "Analytical ~"),
+        ("{{ company|truncate(length=12, killwords=1, end='', leeway=none) }}", "Analytical E"),
+        ("{{ fields.missing|truncate(5) }}|{{ fields.plan|default('x')|truncate(5) }}", "|pro"),
+        ("{{ ('-' ~ first_name ~ '-')|trim('-') }}|{{ last_name|trim(none) }}", "Ada|Lovelace"),
+        (
+            "{{ email is defined }} {{ fields.x is undefined }} {{ email is none }}",
+            "True True False",
+        ),
+        ("{% if first_name > 'A' %}{% if 2 < 2.5 %}ordered{% endif %}{% endif %}", "ordered"),
+        ("{% if 'example' in email %}in{% endif %}", "in"),
+    ],
+)
+def test_calls_as_their_filters_take_them_still_render(source: str, rendered: str) -> None:
+    validate_template(source, "html", "steps.0.html")
+    assert render(source, ADA, "html") == rendered
+
+
+def test_a_render_that_fails_otherwise_is_invalid_with_its_reason() -> None:
+    # A value no form accepts (a lone surrogate), as if written into the database directly:
+    # nothing in the template is wrong, the render fails, and says why.
+    contact = {**ADA, "fields": {"plan": "pro\ud800"}}
+    with pytest.raises(Invalid, match=r"^the html cannot be rendered: UnicodeEncodeError: "):
+        render(
+            "<a href='https://example.com/?p={{ fields.plan|urlencode }}'>x</a>", contact, "html"
+        )

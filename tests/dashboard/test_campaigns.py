@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from pixeltrail.platform.accounts import create_account
 from pixeltrail.platform.templates import MAX_SOURCE
@@ -255,6 +255,40 @@ def test_the_preview_renders_the_first_contact_escaped_in_a_strict_sandbox(site:
         assert conn.execute(select(campaign_steps.c.html)).scalar_one() == (
             '<p style="color:red">Hi {{ first_name }}</p>'
         )
+
+
+def test_a_filter_call_that_cannot_render_is_refused_and_its_preview_says_why(
+    site: Site,
+) -> None:
+    owner = site.sign_up()
+    campaign_id = new_campaign(owner)
+    path = f"/campaigns/{campaign_id}"
+    assert add_step(owner, campaign_id).status_code == 303
+    bad = add_step(owner, campaign_id, html="<p>Hi</p>\n<p>{{ first_name|upper(1) }}</p>")
+    assert bad.status_code == 422
+    new_step = html.unescape(section(bad.text, "step-new"))
+    assert "line 2: filter 'upper' takes no arguments" in new_step
+    # The live preview of what is typed says why instead of failing.
+    typed = owner.post(
+        f"{path}/steps/new/preview",
+        {**STEP, "html": "<p>{{ first_name|truncate(foo=1) }}</p>"},
+        token_from=path,
+    )
+    assert typed.status_code == 422
+    assert typed.headers["content-security-policy"].startswith("default-src 'none'")
+    shown = html.unescape(typed.text)
+    assert "Cannot preview: html, line 1: filter 'truncate' has no argument 'foo'" in shown
+    # So does a step stored before such calls were checked.
+    with write_transaction(site.engine) as conn:
+        conn.execute(
+            update(campaign_steps)
+            .where(campaign_steps.c.campaign_id == campaign_id)
+            .values(html="<p>{{ first_name|default(boolean=true) }}</p>")
+        )
+    saved = owner.get(f"{path}/steps/1/preview")
+    assert saved.status_code == 422
+    assert "filter 'default' has no argument 'boolean'" in html.unescape(saved.text)
+    assert owner.get(path).status_code == 200
 
 
 def test_contacts_are_searched_added_all_and_removed(site: Site) -> None:

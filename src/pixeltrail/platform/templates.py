@@ -16,7 +16,11 @@ Everything else is refused when the template is saved, with the line: loops, mac
 `include`/`import`/`extends`, calls, arithmetic, attribute access other than `fields.<name>`,
 and unknown variable names (a typo such as `frist_name` is an author's error, better caught
 before a thousand emails go out). The checker is an allowlist of syntax nodes, so a construct
-not listed here is refused too. Behind it, the immutable sandbox stays as a second wall.
+not listed here is refused too. So are filter and test calls their functions would refuse
+(`upper(1)`, `truncate(foo=1)`, `trim(1)`) and comparisons that fail whatever the contact
+(`fields.seats > 10`: contact values are text), see template_calls.py. Behind it, the
+immutable sandbox stays as a second wall; whatever still fails while rendering is an Invalid
+with its reason for that render alone.
 
 HTML bodies autoescape contact values; subjects and text bodies do not (they are not HTML).
 A rendered subject is one line: line breaks from contact data become spaces (no header
@@ -37,6 +41,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pixeltrail.platform.errors import Invalid
+from pixeltrail.platform.template_calls import Calls, check_compare
+from pixeltrail.platform.template_calls import Problem as _Problem
 
 Kind = Literal["subject", "html", "text"]
 KINDS: tuple[Kind, ...] = ("subject", "html", "text")
@@ -93,13 +99,6 @@ _ALLOWED = (
 )
 
 
-class _Problem(Exception):
-    def __init__(self, line: int | None, reason: str) -> None:
-        super().__init__(reason)
-        self.line = line
-        self.reason = reason
-
-
 class _Fields:
     """A contact's custom fields: `fields.x` and `fields['x']` read keys, never dict methods."""
 
@@ -144,6 +143,7 @@ def _environment(kind: Kind) -> _Sandbox:
 
 
 _ENVIRONMENTS = {kind: _environment(kind) for kind in KINDS}
+_CALLS = Calls(_ENVIRONMENTS["text"].filters, _ENVIRONMENTS["text"].tests)
 
 
 def _line(node: nodes.Node) -> int | None:
@@ -180,6 +180,11 @@ def _check(node: nodes.Node, depth: int = 0, outer_line: int | None = None) -> N
         raise _Problem(line, f"{type(node).__name__} is not available in templates")
     for child in node.iter_child_nodes():
         _check(child, depth + 1, line)
+    # Once what they are made of is known to be allowed (and not too deep):
+    if isinstance(node, nodes.Filter | nodes.Test):
+        _CALLS.check_call(node, line)
+    elif isinstance(node, nodes.Compare):
+        check_compare(node, line)
 
 
 def _check_field(node: nodes.Getattr | nodes.Getitem, line: int | None) -> None:
@@ -282,5 +287,9 @@ def render_with_context(source: str, context: dict[str, Any], kind: Kind) -> str
             parts.append(chunk)
     except (SecurityError, TemplateError) as exc:
         raise Invalid(f"the {kind} cannot be rendered: {exc}", kind) from None
+    except Invalid:
+        raise
+    except Exception as exc:  # anything the checks did not foresee fails this render only
+        raise Invalid(f"the {kind} cannot be rendered: {type(exc).__name__}: {exc}", kind) from None
     text = "".join(parts)
     return _LINE_BREAKS.sub(" ", text).strip() if kind == "subject" else text

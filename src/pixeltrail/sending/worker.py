@@ -163,7 +163,7 @@ class SendWorker:
         """One connection's share of the pass: compose, intend, deliver, record, next."""
         while (item := await feed.next()) is not None:
             m, composer = item
-            prepared = composer.compose(m)
+            prepared = _compose(composer, m)
             if isinstance(prepared, Outcome):
                 ledger.record(m, prepared)
                 await asyncio.sleep(0)  # the other connections' answers may be waiting
@@ -187,6 +187,16 @@ class SendWorker:
                 return Outcome("failed", str(exc), bounced=True)
             return Outcome("retry", str(exc))
         return Outcome("sent", link_count=p.link_count, destination_count=p.destination_count)
+
+
+def _compose(composer: BatchComposer, m: Claimed) -> Prepared | Outcome:
+    """The message, or why it is not sent: whatever goes wrong making one message fails that
+    message alone, never the other connections, the batch or the worker."""
+    try:
+        return composer.compose(m)
+    except Exception as exc:
+        log.exception("message %s could not be composed", m.id)
+        return Outcome("failed", f"could not be composed: {type(exc).__name__}: {exc}")
 
 
 class _Feed:
