@@ -40,7 +40,7 @@ def test_import_reports_progress_then_each_rejected_row(
     result = run(env, "import", str(path))
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "created 2999, updated 0, rejected 1",
+        "read 3000: created 2999, updated 0, rejected 1, duplicates 0",
         "line 3001: 'broken@' is not a valid email address: There must be something after "
         "the @-sign.",
     ]
@@ -53,6 +53,29 @@ def test_import_reports_progress_then_each_rejected_row(
     assert progress[-1] == "Saving: 2,999 of 2,999 rows"
 
 
+def test_import_counts_duplicates_apart_with_their_lines(
+    env: dict[str, str], account: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "email,first_name\n"
+        "ada@example.com,Ada\n"
+        "grace@example.com,Grace\n"
+        "ADA@example.com,Augusta\n"
+        "broken@,Broken\n"
+    )
+    result = run(env, "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "read 4: created 2, updated 0, rejected 1, duplicates 1",
+        "line 4: ada@example.com is already on line 2: the first row of an address is "
+        "imported, this one is left out",
+        "line 5: 'broken@' is not a valid email address: There must be something after the @-sign.",
+    ]
+    listed = run(env, "list", "--search", "ada").stdout
+    assert "Ada" in listed and "Augusta" not in listed
+
+
 def test_import_json_output_and_mapping(env: dict[str, str], account: str, tmp_path: Path) -> None:
     path = tmp_path / "crm.csv"
     path.write_text("Contact;Org=Name;Plan\nada@example.com;Engines;gold\nbad;x;y\n")
@@ -62,7 +85,7 @@ def test_import_json_output_and_mapping(env: dict[str, str], account: str, tmp_p
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     body = json.loads(result.stdout)
-    assert set(body) == {"created", "updated", "rejected"}
+    assert set(body) == {"read", "created", "updated", "rejected", "duplicates"}
     assert (body["created"], body["updated"]) == (1, 0)
     assert body["rejected"] == [{"line": 3, "reason": body["rejected"][0]["reason"]}]
     listed = run(env, "list", "--json")

@@ -34,7 +34,7 @@ def test_a_plain_file_creates_contacts_with_custom_fields(api: Api) -> None:
         "grace@example.com,Grace,Hopper,,\n",
     )
     assert status == 200
-    assert body == {"created": 2, "updated": 0, "rejected": []}
+    assert body == {"read": 2, "created": 2, "updated": 0, "rejected": [], "duplicates": []}
     found = _emails(api, alice.api_key)
     ada = found["ada@example.com"]
     assert (ada["first_name"], ada["last_name"], ada["company"]) == (
@@ -52,7 +52,7 @@ def test_a_bom_and_semicolons_as_excel_writes_them(api: Api) -> None:
     alice = api.account("alice@acme.example")
     data = "\ufeffE-mail;Prénom;Société\r\nzoë@example.com;Zoë;Café, Crème & Co\r\n".encode()
     status, body = import_csv(alice, data)
-    assert (status, body) == (200, {"created": 1, "updated": 0, "rejected": []})
+    assert (status, body["created"], body["read"]) == (200, 1, 1)
     zoe = _emails(api, alice.api_key)["zoë@example.com"]
     # The BOM is not part of the first header: "E-mail" was recognised as the email column.
     assert zoe["fields"] == {"prenom": "Zoë", "societe": "Café, Crème & Co"}
@@ -139,12 +139,14 @@ def test_a_five_megabyte_line_rejects_its_row_only(api: Api) -> None:
     status, body = import_csv(alice, data)
     assert status == 200
     assert body == {
+        "read": 4,
         "created": 2,
         "updated": 0,
         "rejected": [
             {"line": 3, "reason": "the line is longer than 1 MiB"},
             {"line": 4, "reason": "a field is longer than 64 KiB"},
         ],
+        "duplicates": [],
     }
     assert set(_emails(api, alice.api_key)) == {"a@example.com", "d@example.com"}
 
@@ -218,7 +220,7 @@ def test_a_mapping_names_columns(api: Api) -> None:
         assert body["error"]["field"] == field, bad
 
 
-def test_duplicates_merge_and_existing_contacts_update(api: Api) -> None:
+def test_duplicates_are_counted_and_existing_contacts_update(api: Api) -> None:
     alice = api.account("alice@acme.example")
     r = alice.post(
         "/contacts",
@@ -229,20 +231,42 @@ def test_duplicates_merge_and_existing_contacts_update(api: Api) -> None:
         "email,first_name,last_name,plan,city\n"
         "ADA@example.com,,Lovelace,,London\n"  # empty cells never erase
         "new@example.com,New,,basic,\n"
-        "new@example.com,,Person,,Paris\n"  # merged into the row above
-        "new@example.com,Newer,,,\n"  # later non-empty values win
+        "New@Example.com,,Person,,Paris\n"  # the same address: left out, the first row wins
+        "new@example.com,Newer,,,\n"
+        "not-an-email,X,,,\n"
     )
     status, body = import_csv(alice, data)
-    assert (status, body) == (200, {"created": 1, "updated": 1, "rejected": []})
+    assert status == 200
+    first_wins = "the first row of an address is imported, this one is left out"
+    assert body["duplicates"] == [
+        {
+            "line": 4,
+            "email": "new@example.com",
+            "first_line": 3,
+            "reason": f"new@example.com is already on line 3: {first_wins}",
+        },
+        {
+            "line": 5,
+            "email": "new@example.com",
+            "first_line": 3,
+            "reason": f"new@example.com is already on line 3: {first_wins}",
+        },
+    ]
+    assert [item["line"] for item in body["rejected"]] == [6]
+    # Every row read is in one count.
+    assert (body["read"], body["created"], body["updated"]) == (5, 1, 1)
+    assert body["read"] == body["created"] + body["updated"] + 1 + 2
     found = _emails(api, alice.api_key)
     ada = found["ada@example.com"]
     assert (ada["first_name"], ada["last_name"]) == ("Ada", "Lovelace")
     assert ada["fields"] == {"plan": "silver", "city": "London"}
     new = found["new@example.com"]
-    assert (new["first_name"], new["last_name"]) == ("Newer", "Person")
-    assert new["fields"] == {"plan": "basic", "city": "Paris"}
-    # The same file again: nothing new, both counted as updated (matched), nothing rejected.
-    assert import_csv(alice, data) == (200, {"created": 0, "updated": 2, "rejected": []})
+    assert (new["first_name"], new["last_name"]) == ("New", "")
+    assert new["fields"] == {"plan": "basic"}
+    # The same file again: nothing new, both counted as updated (matched), the same left out.
+    status, again = import_csv(alice, data)
+    assert (status, again["created"], again["updated"]) == (200, 0, 2)
+    assert (again["rejected"], again["duplicates"]) == (body["rejected"], body["duplicates"])
 
 
 def test_an_import_never_touches_another_account(api: Api) -> None:

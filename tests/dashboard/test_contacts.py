@@ -251,6 +251,27 @@ def test_import_with_a_column_mapping_lists_rejected_rows(site: Site) -> None:
     assert owner.get(f"{path}/progress").status_code == 404
 
 
+def test_import_counts_duplicate_rows_apart_and_keeps_the_first(site: Site) -> None:
+    """21 rows: 18 addresses, 2 without a valid one, an address again: 18 + 0 + 2 + 1 = 21."""
+    owner = site.sign_up()
+    lines = ["email,first_name"]
+    lines += [f"person{i}@example.com,P{i}" for i in range(18)]
+    lines += ["not-an-email,X", ",Nobody", "Person3@Example.com,Augusta"]
+    path = upload(owner, "\n".join(lines) + "\n")
+    text = imported(owner, path, {"map_0": "email", "map_1": "first_name"})
+    counts = dict(re.findall(r'id="import-(\w+)">(\d+)</div>', text))
+    assert counts == {
+        "rows": "21",
+        "created": "18",
+        "updated": "0",
+        "rejected": "2",
+        "duplicates": "1",
+    }
+    assert "The first row of an address was imported" in text
+    assert '<td class="num">22</td><td>person3@example.com</td><td class="num">5</td>' in text
+    assert rows(site)["person3@example.com"]["first_name"] == "P3"
+
+
 def test_a_header_that_repeats_a_name_maps_each_column(site: Site) -> None:
     owner = site.sign_up()
     path = upload(owner, "Email,Phone,Phone\nada@example.com,111,222\n")

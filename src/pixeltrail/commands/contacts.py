@@ -90,14 +90,21 @@ def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
 )
 @click.option("--encoding", help="The file's encoding when it is not UTF-8 (e.g. windows-1252).")
 @account_option
-@click.option("--json", "as_json", is_flag=True, help="Print {created, updated, rejected}.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {read, created, updated, rejected, duplicates}.",
+)
 def contacts_import(
     file: Path, maps: tuple[str, ...], encoding: str | None, account_id: str | None, as_json: bool
 ) -> None:
     """Import contacts from a CSV file with a header row (- reads stdin).
 
-    Addresses already there are updated with the file's non-empty cells. Each rejected row is
-    listed with its line number and reason; a file that cannot be read imports nothing.
+    Addresses already there are updated with the file's non-empty cells. Of an address on
+    several rows the first is imported and the others are duplicates. Each rejected row and
+    each duplicate is listed with its line number and reason; a file that cannot be read
+    imports nothing.
     """
     mapping = _pairs(maps, "--map")
     data = _read(file)
@@ -112,10 +119,13 @@ def contacts_import(
         click.echo(json.dumps(result.as_record(), ensure_ascii=False))
         return
     click.echo(
-        f"created {result.created}, updated {result.updated}, rejected {len(result.rejected)}"
+        f"read {result.read}: created {result.created}, updated {result.updated}, "
+        f"rejected {len(result.rejected)}, duplicates {len(result.duplicates)}"
     )
-    for item in result.rejected:
-        click.echo(f"line {item.line}: {item.reason}")
+    left_out = [(r.line, r.reason) for r in result.rejected]
+    left_out += [(d.line, d.reason) for d in result.duplicates]
+    for line, reason in sorted(left_out):
+        click.echo(f"line {line}: {reason}")
 
 
 @contacts.command("list")

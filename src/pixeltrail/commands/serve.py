@@ -12,7 +12,7 @@ import threading
 
 import click
 
-from pixeltrail.commands.common import settings
+from pixeltrail.commands.common import fail, settings
 from pixeltrail.recording.background import (
     STACKS_SIGNAL,
     STATUS_FILE,
@@ -24,7 +24,7 @@ from pixeltrail.recording.background import (
 from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import open_store
 from pixeltrail.web.app import Background, Server
-from pixeltrail.web.http_server import run_http_server
+from pixeltrail.web.http_server import PortUnavailable, check_port, run_http_server
 
 LOG_LEVELS = ["debug", "info", "warning", "error"]
 
@@ -57,15 +57,31 @@ def background_command(log_level: str) -> list[str]:
     is_flag=True,
     help="Do not start `pixeltrail background`: run it yourself, for this data directory.",
 )
+@click.option(
+    "--reuse-port",
+    is_flag=True,
+    help="Share PORT with servers already on it (SO_REUSEPORT), each taking some of the "
+    "connections: for servers of the same data directory and database only.",
+)
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(LOG_LEVELS))
-def serve(host: str, port: int, no_background: bool, log_level: str) -> None:
+def serve(host: str, port: int, no_background: bool, reuse_port: bool, log_level: str) -> None:
     """Serve pixels, redirects, the API and the rest on HOST:PORT.
 
     Everything else (recording events, scheduling, sending, domain re-checks, webhooks) runs
     in a second process, `pixeltrail background`, which this starts, watches and restarts.
+    A PORT already in use is refused, unless --reuse-port.
     """
     _log_to_stderr(log_level)
     config = settings()
+    # Checked before anything starts. Another server on the port would otherwise be joined
+    # (granian listens with SO_REUSEPORT): with another data directory, requests would be
+    # split between two databases.
+    if not reuse_port and port != 0:
+        try:
+            check_port(host, port)
+        except PortUnavailable as exc:
+            hint = "; --reuse-port shares it with the server there" if exc.in_use else ""
+            raise fail(f"{exc}{hint}") from None
     background = None
     if not no_background:
         background = BackgroundProcess(background_command(log_level), config.data_dir / STATUS_FILE)
@@ -75,7 +91,7 @@ def serve(host: str, port: int, no_background: bool, log_level: str) -> None:
         f"(tracking base {app.settings.base_url})",
         err=True,
     )
-    run_http_server(config.http_server, app, host, port, log_level, app.tracking)
+    run_http_server(config.http_server, app, host, port, log_level, app.tracking, reuse_port)
 
 
 @click.command()

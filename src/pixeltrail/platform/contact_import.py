@@ -8,7 +8,9 @@ Checking (csv_import) needs no database, so a caller can do it before taking a w
         result = save_contacts(conn, account_id, checked)
 
 An existing contact takes the file's non-empty values; an empty cell never erases. It counts
-as updated whether or not a value changed (it is only rewritten if one did).
+as updated whether or not a value changed (it is only rewritten if one did). Of an address on
+several rows only the first row is used (csv_import): the others are the result's duplicates,
+so that the rows read are created + updated + rejected + duplicates.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pixeltrail.platform.contacts import MAX_FIELDS
 from pixeltrail.platform.csv_import import (
     CheckedFile,
     ContactRow,
+    Duplicate,
     Progress,
     Rejected,
     check_contacts_csv,
@@ -39,15 +42,19 @@ _NAMES = ("first_name", "last_name", "company")
 
 @dataclass(frozen=True)
 class ImportResult:
+    read: int
     created: int
     updated: int
     rejected: list[Rejected]
+    duplicates: list[Duplicate]
 
     def as_record(self) -> dict[str, Any]:
         return {
+            "read": self.read,
             "created": self.created,
             "updated": self.updated,
             "rejected": [item.as_record() for item in self.rejected],
+            "duplicates": [item.as_record() for item in self.duplicates],
         }
 
 
@@ -125,7 +132,7 @@ def save_contacts(
         if on_progress is not None:
             on_progress(start + len(chunk), total)
     rejected.sort(key=lambda item: item.line)
-    return ImportResult(created, updated, rejected)
+    return ImportResult(checked.rows, created, updated, rejected, list(checked.duplicates))
 
 
 def _new(account_id: str, row: ContactRow, now: int) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Reading a contacts CSV: encoding, separator, records with their line numbers, columns, rows.
 
 Nothing here touches the database: `check_contacts_csv` turns the file's bytes into the
-contacts it holds (duplicates merged) and the rows it rejects, or raises Invalid when the file
-as a whole cannot be imported. `contact_import.save_contacts` then writes them.
+contacts it holds, the rows it rejects and the rows that repeat an address, or raises Invalid
+when the file as a whole cannot be imported. `contact_import.save_contacts` then writes them.
 
 - Encoding: UTF-8, with or without a BOM; UTF-16 with a BOM (Excel's "Unicode text"). Other
   bytes are refused with the line of the first bad byte, never guessed (a windows-1251 file
@@ -12,8 +12,10 @@ as a whole cannot be imported. `contact_import.save_contacts` then writes them.
 - Lines are physical: 1 is the header, a record is reported at the line it starts on.
 - Columns: the header names them (see `columns.py`); cells are trimmed.
 - Rows: a blank row is skipped; a row that cannot be used is rejected with its reason, the
-  others are imported. Duplicates in the file merge in file order: a non-empty cell replaces
-  what an earlier row gave, an empty cell never erases.
+  others are imported. An address on several rows: the first usable row of it is imported,
+  the later ones are left out whole (none of their cells is used) and listed as duplicates
+  with the line of that first row. Every row read is in exactly one of: a contact, rejected,
+  duplicate.
 """
 
 from __future__ import annotations
@@ -55,9 +57,33 @@ class Rejected:
         return {"line": self.line, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """A row whose address an earlier row of the file gives: left out, the first row wins."""
+
+    line: int
+    email: str
+    first_line: int
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"{self.email} is already on line {self.first_line}: the first row of an address "
+            "is imported, this one is left out"
+        )
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "email": self.email,
+            "first_line": self.first_line,
+            "reason": self.reason,
+        }
+
+
 @dataclass
 class ContactRow:
-    """One contact as the file gives it, its duplicate rows merged; only non-empty values."""
+    """One contact as the file's first row of its address gives it; only non-empty values."""
 
     line: int
     email: str
@@ -70,6 +96,7 @@ class CheckedFile:
     contacts: list[ContactRow]
     rejected: list[Rejected]
     rows: int
+    duplicates: list[Duplicate] = field(default_factory=list)
 
 
 def decode(data: bytes, encoding: str | None = None) -> str:
@@ -284,7 +311,8 @@ def check_contacts_csv(
     text = decode(data, encoding)
     header_line, header, rows, rejected = _read(text)
     columns = map_columns(header, mapping or {}, header_line)
-    merged: dict[str, ContactRow] = {}
+    first: dict[str, ContactRow] = {}
+    duplicates: list[Duplicate] = []
     total = len(rows)
     unreadable = len(rejected)  # records csv could not read; rows rejected below add to the list
     for done, (line, cells) in enumerate(rows, 1):
@@ -293,13 +321,12 @@ def check_contacts_csv(
         except Invalid as exc:
             rejected.append(Rejected(line, exc.message))
         else:
-            if email in merged:
-                merged[email].names.update(row.names)
-                merged[email].fields.update(row.fields)
+            if email in first:
+                duplicates.append(Duplicate(line, email, first[email].line))
             else:
                 row.line = line
-                merged[email] = row
+                first[email] = row
         if on_progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
             on_progress(done, total)
     rejected.sort(key=lambda item: item.line)
-    return CheckedFile(list(merged.values()), rejected, total + unreadable)
+    return CheckedFile(list(first.values()), rejected, total + unreadable, duplicates)

@@ -8,13 +8,19 @@ finish and run the lifespan shutdown (spool closed, background process stopped) 
 uvicorn speaks ASGI only. granian is given the app on its own interface, RSGI (rsgi.py): the
 tracking routes answered without ASGI's per-request dicts and awaits, the rest bridged to the
 same ASGI app; the lifespan is then run here, around the server.
+
+granian listens with SO_REUSEPORT: a second server started on the same port would share it,
+the kernel handing each connection to one or the other. `check_port` tells before start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import signal
+import socket
 from typing import Any
 
 import uvloop
@@ -29,21 +35,64 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 HEAD_LIMIT = MAX_HEADER_BYTES
 
 
+def _addresses(host: str, port: int) -> list[tuple[socket.AddressFamily, Any]]:
+    found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    return list(dict.fromkeys((family, address) for family, _, _, _, address in found))
+
+
+class PortUnavailable(Exception):
+    """host:port cannot be listened on; `in_use` when another socket holds it."""
+
+    def __init__(self, message: str, in_use: bool = False) -> None:
+        super().__init__(message)
+        self.in_use = in_use
+
+
+def check_port(host: str, port: int) -> None:
+    """PortUnavailable unless host:port can be this server's alone: bound as a lone server
+    binds, with SO_REUSEADDR (a closed server's connections in TIME_WAIT do not count) and
+    without SO_REUSEPORT, which a listener with SO_REUSEPORT refuses too."""
+    try:
+        addresses = _addresses(host, port)
+    except socket.gaierror as exc:
+        raise PortUnavailable(f"cannot listen on {host}: {exc.strerror}") from None
+    for family, address in addresses:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortUnavailable(
+                        f"port {port} on {host} is already in use", True
+                    ) from None
+                raise PortUnavailable(
+                    f"cannot listen on port {port} on {host}: {exc.strerror}"
+                ) from None
+
+
 def run_http_server(
-    name: str, app: ASGIApp, host: str, port: int, log_level: str, tracking: TrackingApp
+    name: str,
+    app: ASGIApp,
+    host: str,
+    port: int,
+    log_level: str,
+    tracking: TrackingApp,
+    reuse_port: bool = False,
 ) -> None:
     """Serve `app` on host:port with `name` (PIXELTRAIL_HTTP_SERVER) until SIGTERM or SIGINT;
-    SystemExit(1) when the app's start-up failed."""
+    SystemExit(1) when the app's start-up failed. granian always listens with SO_REUSEPORT;
+    uvicorn only with `reuse_port`."""
     if name == "uvicorn":
-        _run_uvicorn(app, host, port, log_level)
+        _run_uvicorn(app, host, port, log_level, reuse_port)
     else:
         uvloop.run(_serve_granian(app, tracking, host, port, log_level))
 
 
-def _run_uvicorn(app: ASGIApp, host: str, port: int, log_level: str) -> None:
+def _run_uvicorn(app: ASGIApp, host: str, port: int, log_level: str, reuse_port: bool) -> None:
     import uvicorn  # noqa: PLC0415 (only when chosen)
 
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -55,6 +104,28 @@ def _run_uvicorn(app: ASGIApp, host: str, port: int, log_level: str) -> None:
         server_header=False,
         proxy_headers=False,
     )
+    server = uvicorn.Server(config)
+    # What uvicorn.run does, but sharing the port takes sockets bound here: uvicorn binds
+    # its own without SO_REUSEPORT.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=_shared_sockets(host, port) if reuse_port else None)
+    if not server.started:
+        raise SystemExit(1)
+
+
+def _shared_sockets(host: str, port: int) -> list[socket.socket]:
+    """Sockets on host:port with SO_REUSEPORT, one per address (IPv6 ones IPv6 only, as
+    uvicorn's own are)."""
+    sockets = []
+    for family, address in _addresses(host, port):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sockets.append(sock)
+    return sockets
 
 
 async def _serve_granian(

@@ -109,10 +109,21 @@ class Rejection(BaseModel):
     reason: str
 
 
+class DuplicateRow(BaseModel):
+    line: int
+    email: str
+    first_line: int
+    reason: str
+
+
 class ImportOut(BaseModel):
+    """read = created + updated + rejected + duplicates (the first row of an address wins)."""
+
+    read: int
     created: int
     updated: int
     rejected: list[Rejection]
+    duplicates: list[DuplicateRow]
 
 
 class SuppressionIn(BaseModel):
@@ -194,7 +205,8 @@ async def import_contacts(
     account: Annotated[str, Depends(_upload_account)],
     mapping: str | None = None,
 ) -> dict[str, Any]:
-    """Import a CSV file (the body): created, updated, and each rejected row with its reason."""
+    """Import a CSV file (the body): rows read, created, updated, each rejected row with its
+    reason, and each row left out because an earlier row has its address (the first wins)."""
     media, *params = request.headers.get("content-type", "text/csv").split(";")
     if media.strip().lower() not in CSV_TYPES:
         raise UnsupportedMediaType(

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.contact_import import save_contacts
-from pixeltrail.platform.csv_import import Rejected, check_contacts_csv
+from pixeltrail.platform.csv_import import Duplicate, Rejected, check_contacts_csv
 from pixeltrail.platform.errors import Conflict, PlatformError
 from pixeltrail.store.db import write_transaction
 from pixeltrail.web.dashboard.import_uploads import Upload, discard_upload, mark_started
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 MAX_JOBS = 64  # remembered at once: the oldest finished ones are forgotten first
 MAX_RUNNING = 4  # running at once in this process (SQLite writes them one after another anyway)
 KEEP_FINISHED = 600.0  # seconds a finished job's result can still be read
-# The result lists this many rejected rows at most: a broken file may reject them all.
+# The result lists this many rejected rows (and duplicates) at most: a broken file may reject
+# them all.
 SHOWN_REJECTIONS = 1000
 
 CHECKING, SAVING, DONE, FAILED = "checking", "saving", "done", "failed"
@@ -50,6 +51,8 @@ class ImportJob:
     updated: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     rejected_count: int = 0
+    duplicates: list[Duplicate] = field(default_factory=list)
+    duplicate_count: int = 0
     error: PlatformError | None = None
     finished_at: float | None = None
 
@@ -130,5 +133,7 @@ def _run(
         job.created, job.updated = result.created, result.updated
         job.rejected = result.rejected[:SHOWN_REJECTIONS]
         job.rejected_count = len(result.rejected)
+        job.duplicates = result.duplicates[:SHOWN_REJECTIONS]
+        job.duplicate_count = len(result.duplicates)
         job.phase = DONE
     job.finished_at = time.time()
