@@ -307,6 +307,17 @@ def test_undecodable_non_ascii_charset_is_refused_not_mangled(make_tracker: Trac
         instrument_html(html, make_tracker(), charset="utf-16-le")
 
 
+@pytest.mark.parametrize("charset", ["rot13", "base64", "zlib_codec", "undefined"])
+def test_a_charset_that_is_no_character_set_is_refused(
+    make_tracker: TrackerFactory, charset: str
+) -> None:
+    html = b'<body><a href="https://a.example/">x</a></body>'
+    with pytest.raises(UnsupportedCharset):
+        instrument_html(html, make_tracker(), charset=charset)
+    with pytest.raises(UnsupportedCharset):  # as the document declares it
+        instrument_html(f'<meta charset="{charset}">'.encode() + html, make_tracker())
+
+
 @settings(max_examples=500)
 @given(
     st.lists(

@@ -489,6 +489,24 @@ def test_attachment_disposition_without_filename_is_left_alone(
     assert before[2:] == after[2:]
 
 
+def test_a_part_in_a_transform_instead_of_a_charset_is_left_alone(
+    make_tracker: TrackerFactory,
+) -> None:
+    raw = crlf(
+        "From: a@example.com\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: text/html; charset=rot13\n"
+        "\n"
+        '<html><body><a href="https://example.com/x">x</a></body></html>\n'
+    )
+    tracker = make_tracker(MID)
+    assert instrument_message(raw, tracker) == raw
+    assert tracker.tracked == []
+    assert tracker.notes == [
+        "text/html part left as it is: rot13 text here does not survive a round trip"
+    ]
+
+
 # --------------------------------------------------------------------------- charsets
 
 CHARSETS = [

@@ -109,6 +109,10 @@ def test_a_file_that_cannot_be_read_imports_nothing(
     assert "not UTF-8 text: byte 0xE9 on line 3" in result.output
     assert "Traceback" not in result.output
     assert run(env, "list").stdout == ""
+    undefined = run(env, "import", str(latin), "--encoding", "undefined")
+    assert undefined.exit_code == 1
+    assert "'undefined' is not a character set" in undefined.output
+    assert "Traceback" not in undefined.output
     fixed = run(env, "import", str(latin), "--encoding", "windows-1252", "--json")
     assert json.loads(fixed.stdout)["created"] == 2
     bad = run(env, "import", str(latin), "--map", "no-equals-sign")

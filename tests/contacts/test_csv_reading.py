@@ -9,7 +9,7 @@ import pytest
 from pixeltrail.platform.columns import custom_key
 from pixeltrail.platform.contacts import _CONTROLS, _VALUE_CONTROLS
 from pixeltrail.platform.csv_export import escape_cell
-from pixeltrail.platform.csv_import import CheckedFile, check_contacts_csv
+from pixeltrail.platform.csv_import import CheckedFile, check_contacts_csv, preview_csv
 from pixeltrail.platform.errors import Invalid
 
 
@@ -74,6 +74,20 @@ def test_encodings() -> None:
     with pytest.raises(Invalid) as caught:
         check(text.encode(), encoding="klingon")
     assert caught.value.field == "encoding"
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    ["undefined", "rot13", "base64", "zlib_codec", "hex", "uu", "bz2", "punycode", "idna"],
+)
+def test_an_encoding_must_be_a_character_set(encoding: str) -> None:
+    data = b"email\nzoe@example.com\n"
+    message = refusal(data, encoding=encoding)
+    assert message.startswith(f"'{encoding}' is not a character set; name the file's character")
+    with pytest.raises(Invalid, match=f"'{encoding}' is not a character set"):
+        preview_csv(data, encoding)
+    # Any name Python gives a character set is one.
+    assert rows(check(data, encoding="LATIN1")) == [(2, "zoe@example.com", {}, {})]
 
 
 def test_rows_with_problems_are_rejected_with_their_reason() -> None:

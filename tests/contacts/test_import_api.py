@@ -172,6 +172,40 @@ def test_an_unreadable_file_imports_nothing(api: Api) -> None:
     assert _emails(api, alice.api_key)["zoe@example.com"]["fields"] == {"name": "Zoé"}
 
 
+def test_a_charset_that_is_no_text_encoding_is_refused_by_name(api: Api) -> None:
+    alice = api.account("alice@acme.example")
+    for charset in ("undefined", "rot13", "base64", "zlib_codec", "hex", "uu", "punycode"):
+        r = alice.request(
+            "POST",
+            "/contacts/import",
+            content=b"email\na@example.com\n",
+            headers={"content-type": f"text/csv; charset={charset}"},
+        )
+        assert r.status_code == 422, (charset, r.status_code, r.text)
+        error = r.json()["error"]
+        assert error["field"] == "encoding"
+        assert error["message"].startswith(f"'{charset}' is not a character set"), error
+        assert "nothing was imported" in error["message"]
+    r = alice.request(
+        "POST",
+        "/contacts/import",
+        content=b"email\na@example.com\n",
+        headers={"content-type": "text/csv; charset=klingon"},
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["message"].startswith("unknown encoding 'klingon'")
+    # A parameter's name is case-insensitive (RFC 9110), and a quoted value is the same value.
+    r = alice.request(
+        "POST",
+        "/contacts/import",
+        content=b"email\na@example.com\n",
+        headers={"content-type": 'text/csv; Charset="undefined"'},
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["message"].startswith("'undefined' is not a character set")
+    assert contact_count(api) == 0
+
+
 def test_an_unclosed_quote_imports_nothing(api: Api) -> None:
     alice = api.account("alice@acme.example")
     data = 'email,name\na@example.com,Ann\nb@example.com,"Bob\nc@example.com,Carol\n'

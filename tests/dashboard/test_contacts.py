@@ -9,6 +9,7 @@ import re
 import stat
 import time
 
+import httpx
 from sqlalchemy import select
 
 from pixeltrail.platform.contacts import create_contact
@@ -320,6 +321,36 @@ def test_uploads_are_the_accounts_own_and_bad_files_are_refused(site: Site) -> N
     assert empty.status_code == 422
     assert "choose a CSV file" in empty.text
     assert rows(site) == {}
+
+
+def test_an_upload_whose_form_names_no_character_set_is_refused_by_name(site: Site) -> None:
+    owner = site.sign_up()
+    token = owner.csrf("/contacts/import")
+    body = (
+        '--b0\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+        f"{token}\r\n"
+        '--b0\r\nContent-Disposition: form-data; name="file"; filename="people.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\nemail\r\nada@example.com\r\n--b0--\r\n"
+    ).encode()
+
+    def send(charset: str) -> httpx.Response:
+        return owner.client.post(
+            "/contacts/import",
+            content=body,
+            headers={
+                "Origin": owner.url,
+                "Content-Type": f"multipart/form-data; boundary=b0; charset={charset}",
+            },
+        )
+
+    for charset in ("undefined", "rot13", "base64", "punycode", "klingon", "<b>x</b>"):
+        answer = send(charset)
+        assert answer.status_code == 415, (charset, answer.status_code)
+        assert f"says it is written in {charset!r}, which is not" in html.unescape(answer.text)
+        assert "<b>x" not in answer.text
+    assert not imports_dir(site.settings).exists() or not list(imports_dir(site.settings).iterdir())
+    # A character set is fine (the file's own bytes are read as the import reads them).
+    assert send("utf-8").status_code == 303
 
 
 def test_suppression_list(site: Site) -> None:

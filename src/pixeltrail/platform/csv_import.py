@@ -6,7 +6,9 @@ when the file as a whole cannot be imported. `contact_import.save_contacts` then
 
 - Encoding: UTF-8, with or without a BOM; UTF-16 with a BOM (Excel's "Unicode text"). Other
   bytes are refused with the line of the first bad byte, never guessed (a windows-1251 file
-  read as windows-1252 would import garbage): the caller may name the encoding instead.
+  read as windows-1252 would import garbage): the caller may name the encoding instead,
+  any character set Python reads (`text_encoding`), never one of its transforms (rot13,
+  base64, zlib, ...).
 - Separator: `,` `;` or tab, whichever the header line has most of outside quotes (`,` on a
   tie); Excel's `sep=;` first line is honoured.
 - Lines are physical: 1 is the header, a record is reported at the line it starts on.
@@ -39,6 +41,12 @@ MAX_LINE = 1024 * 1024
 DELIMITERS = (",", ";", "\t")
 PROGRESS_EVERY = 1000
 NOTHING = "nothing was imported"
+_NAME_ONE = f"name the file's character set, such as UTF-8 or windows-1252; {NOTHING}"
+# Codecs Python calls text encodings that are no file's character set: "undefined" always
+# fails, the others read escapes and domain labels.
+_NOT_CHARSETS = frozenset(
+    {"undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "charmap"}
+)
 
 Progress = Callable[[int, int], None]
 
@@ -99,6 +107,19 @@ class CheckedFile:
     duplicates: list[Duplicate] = field(default_factory=list)
 
 
+def text_encoding(name: str) -> str:
+    """Python's codec for a character set someone named; Invalid naming it when Python does
+    not know it or it is no character set (its transforms: rot13, base64, zlib_codec, ...)."""
+    shown = repr(name[:40])
+    try:
+        codec = codecs.lookup(name)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        raise Invalid(f"unknown encoding {shown}; {_NAME_ONE}", "encoding") from None
+    if not codec._is_text_encoding or codec.name in _NOT_CHARSETS:
+        raise Invalid(f"{shown} is not a character set; {_NAME_ONE}", "encoding")
+    return codec.name
+
+
 def decode(data: bytes, encoding: str | None = None) -> str:
     """The file's text, without its byte order mark; Invalid saying where it is not text."""
     if len(data) > MAX_BYTES:
@@ -110,10 +131,9 @@ def decode(data: bytes, encoding: str | None = None) -> str:
             encoding = "utf-16"
         else:
             encoding = "utf-8"
+    codec = text_encoding(encoding)
     try:
-        text = data.decode(encoding)
-    except LookupError:
-        raise Invalid(f"unknown encoding {encoding[:40]!r}", "encoding") from None
+        text = data.decode(codec)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         shown = encoding.upper() if encoding in {"utf-8", "utf-16"} else encoding
@@ -122,6 +142,10 @@ def decode(data: bytes, encoding: str | None = None) -> str:
             f'cannot be read; save it as UTF-8 (Excel: "CSV UTF-8") or name its encoding '
             f"(such as windows-1252); {NOTHING}",
             "encoding",
+        ) from None
+    except UnicodeError:  # a codec that cannot say where (one registered by another library)
+        raise Invalid(
+            f"the file cannot be read as {encoding[:40]!r}; {_NAME_ONE}", "encoding"
         ) from None
     return text.removeprefix("\ufeff")
 

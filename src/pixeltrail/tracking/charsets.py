@@ -52,7 +52,7 @@ def is_ascii_compatible(charset: str) -> bool:
         return False
     try:
         return _PROBE.encode(name) == _PROBE.encode("ascii")
-    except UnicodeError:
+    except (UnicodeError, LookupError):  # LookupError: a transform (rot13, base64), no charset
         return False
 
 

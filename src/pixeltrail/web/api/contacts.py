@@ -1,10 +1,11 @@
 """/contacts (list, add, change, import, export) and /suppressions: thin over the platform.
 
 POST /contacts/import takes the CSV file itself as the body (Content-Type text/csv; a
-`charset` parameter names its encoding, else UTF-8 or a BOM decides) and, optionally, a
-`mapping` query parameter: a JSON object of column names to fields, such as
-{"Email Address": "email", "Org": "company", "Plan": "fields.plan", "Notes": "ignore"};
-"#3" names the third column, for a header that repeats a name.
+`charset` parameter names its character set, such as windows-1252, never a transform such as
+rot13 or base64; else UTF-8 or a BOM decides) and, optionally, a `mapping` query parameter:
+a JSON object of column names to fields, such as {"Email Address": "email", "Org":
+"company", "Plan": "fields.plan", "Notes": "ignore"}; "#3" names the third column, for a
+header that repeats a name.
 The file is checked before the write lock is taken, then saved in one transaction.
 """
 
@@ -212,7 +213,9 @@ async def import_contacts(
         raise UnsupportedMediaType(
             "send the CSV file itself as the body, with Content-Type: text/csv", "content-type"
         )
-    charsets = [p.split("=", 1)[1].strip(' "') for p in params if p.strip().startswith("charset=")]
+    charsets = [
+        p.split("=", 1)[1].strip(' "') for p in params if p.strip().lower().startswith("charset=")
+    ]
     columns = _mapping(mapping)
     data = await request.body()
     engine = engine_of(request)

@@ -32,7 +32,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.errors import NotFound, PlatformError
+from pixeltrail.platform.csv_import import text_encoding
+from pixeltrail.platform.errors import Invalid, NotFound, PlatformError
 from pixeltrail.platform.users import Session, session_of
 from pixeltrail.store.db import write_transaction
 from pixeltrail.web.dashboard.sessions import (
@@ -240,6 +241,15 @@ def _endpoint(
         if request.method == "POST":
             if not same_origin(request):
                 return error_page(request, 403, "Refused", "This form came from elsewhere.")
+            charset = unreadable_charset(request.headers.get("content-type", ""))
+            if charset is not None:
+                return error_page(
+                    request,
+                    415,
+                    "Refused",
+                    f"This form says it is written in {charset!r}, which is not a character "
+                    "set: send it as UTF-8, as the page does.",
+                )
             try:
                 form = await request.form(
                     max_files=1, max_fields=FORM_FIELDS, max_part_size=upload_limit
@@ -268,6 +278,19 @@ def _endpoint(
         return response
 
     return endpoint
+
+
+def unreadable_charset(content_type: str) -> str | None:
+    """The charset a form's Content-Type names (browsers name none) when it is no character
+    set, such as rot13 or undefined: its fields could not be read, or only as garbage."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                text_encoding(value.strip(' "'))
+            except Invalid:
+                return value.strip(' "')[:40]
+    return None
 
 
 def route(path: str, endpoint: Endpoint, methods: tuple[str, ...] = ("GET", "POST")) -> Route:
