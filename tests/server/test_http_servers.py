@@ -73,6 +73,28 @@ def test_each_http_server_answers_records_and_stops_cleanly(
     assert "Traceback" not in server.log()
 
 
+@pytest.mark.parametrize("http_server", HTTP_SERVERS)
+def test_redirects_stay_on_this_site_whatever_host_is_sent(
+    tmp_path: Path, sqlite_url: str, sqlite_db: Engine, http_server: str
+) -> None:
+    server = ServerProcess(tmp_path / "data", sqlite_url, PIXELTRAIL_HTTP_SERVER=http_server)
+    server.start()
+    evil = {"Host": "evil.example"}
+    try:
+        for path, target in [
+            ("/campaigns/?a=1", "/campaigns?a=1"),
+            ("/api/v1/contacts/", "/api/v1/contacts"),
+        ]:
+            answer = httpx.get(server.base_url + path, headers=evil)
+            assert (answer.status_code, answer.headers["location"]) == (307, target)
+        for path in ["//evil.example/", "/\\evil.example/", "/u/x/"]:
+            answer = httpx.get(server.base_url + path, headers=evil)
+            assert answer.status_code == 404 and "location" not in answer.headers, path
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log()
+
+
 def test_the_http_server_setting_names_its_choices() -> None:
     assert Settings.from_env({}).http_server == "granian"
     assert Settings.from_env({"PIXELTRAIL_HTTP_SERVER": "Uvicorn"}).http_server == "uvicorn"

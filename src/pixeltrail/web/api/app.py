@@ -25,6 +25,7 @@ from pixeltrail.web.api import (
 )
 from pixeltrail.web.api.limits import BodyLimit
 from pixeltrail.web.dashboard.app import create_dashboard
+from pixeltrail.web.slash_redirects import redirect_slashes_here
 
 PREFIX = "/api/v1"
 ROUTERS = [
@@ -79,16 +80,19 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
     api.add_exception_handler(RequestValidationError, _validation_error)
     for router in ROUTERS:
         api.include_router(router)
+    redirect_slashes_here(api.router)
     api.add_middleware(BodyLimit)
     return api
 
 
 def mounted_api(engine: Engine, settings: Settings, *routes: BaseRoute) -> Starlette:
     """The API mounted at /api/v1, any other routes, and the dashboard at /, as served."""
-    return Starlette(
+    app = Starlette(
         routes=[
             Mount(PREFIX, app=create_api(engine, settings)),
             *routes,
             Mount("/", app=create_dashboard(engine, settings)),
         ]
     )
+    redirect_slashes_here(app.router)
+    return app

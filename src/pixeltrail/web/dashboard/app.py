@@ -24,6 +24,7 @@ from pixeltrail.web.dashboard import (
 )
 from pixeltrail.web.dashboard.pages import error_page, not_found
 from pixeltrail.web.dashboard.throttle import SignInThrottle
+from pixeltrail.web.slash_redirects import redirect_slashes_here
 
 STATIC = Path(__file__).parent / "static"
 
@@ -49,6 +50,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_dashboard(engine: Engine, settings: Settings) -> Starlette:
     app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error})
+    redirect_slashes_here(app.router)
     app.state.engine = engine
     app.state.settings = settings
     app.state.throttle = SignInThrottle()
