@@ -10,10 +10,13 @@ from hypothesis import strategies as st
 
 from pixeltrail.tracking.keys import KeyRing
 from pixeltrail.tracking.tokens import (
+    ACCOUNT_TAG_BYTES,
+    ANY_ACCOUNT,
     MAX_TOKEN_CHARS,
     InvalidToken,
     TokenSigner,
     _b64decode,
+    account_tag,
     message_id_error,
     new_message_id,
 )
@@ -252,3 +255,93 @@ def test_short_secrets_are_refused() -> None:
         KeyRing.parse("short")
     with pytest.raises(ValueError, match="at least one"):
         KeyRing.parse(" , ")
+
+
+# Made by the signer before tokens could be bound to an account (version 1), with SECRET: links
+# already sent carry these, and must verify to the same claims forever.
+SENT_MESSAGE = "Tm90aGluZ1RvU2Vl"
+SENT_DESTINATION = "https://acme.example/pricing?utm_source=email"
+SENT_OPEN = "EVjITm90aGluZ1RvU2VlkZk16bh-d9Kyy7o1_ns50w"
+SENT_CLICK = "EljITm90aGluZ1RvU2VlAwGDCSQm56bqpVYAtQNjFppCkc0AWwEAX1ZNuyhW9gBmCS33-QRGvw"
+SENT_HONEYPOT = "EljITm90aGluZ1RvU2VlAAJ6K01rXIQ8peJESKyKwPTV"
+SENT_UNSUBSCRIBE = "E1jITm90aGluZ1RvU2Vllku1KqMvUecVLwJEFMIfGA"
+
+
+def test_links_sent_before_accounts_were_bound_verify_as_they_did() -> None:
+    signer = _signer(SECRET)
+    opened, click = signer.verify(SENT_OPEN), signer.verify(SENT_CLICK)
+    honeypot, unsubscribe = signer.verify(SENT_HONEYPOT), signer.verify(SENT_UNSUBSCRIBE)
+    assert (opened.kind, opened.message_id, opened.account) == ("open", SENT_MESSAGE, None)
+    assert (click.kind, click.link, click.destination, click.account) == (
+        "click",
+        3,
+        SENT_DESTINATION,
+        None,
+    )
+    assert (honeypot.honeypot, honeypot.destination, honeypot.account) == (True, None, None)
+    assert (unsubscribe.kind, unsubscribe.message_id) == ("unsubscribe", SENT_MESSAGE)
+    # Unbound, they are answered on every served host, whoever's it is.
+    for host in [ANY_ACCOUNT, account_tag("acct_acme"), account_tag("acct_globex")]:
+        assert opened.answered_on(host)
+        assert click.answered_on(host)
+    # And a token made without an account is still made exactly as then.
+    assert signer.open_token(SENT_MESSAGE) == SENT_OPEN
+    assert signer.click_token(SENT_MESSAGE, 3, SENT_DESTINATION) == SENT_CLICK
+    assert signer.click_token(SENT_MESSAGE, 0, None, honeypot=True) == SENT_HONEYPOT
+    assert signer.unsubscribe_token(SENT_MESSAGE) == SENT_UNSUBSCRIBE
+
+
+@given(message_ids, st.integers(min_value=0, max_value=2**32 - 1), destinations, st.text())
+def test_bound_tokens_carry_their_account_and_are_answered_only_on_its_hosts(
+    message_id: str, link: int, destination: str, account_id: str
+) -> None:
+    signer = _signer(SECRET)
+    click = signer.verify(signer.click_token(message_id, link, destination, account_id=account_id))
+    opened = signer.verify(signer.open_token(message_id, account_id))
+    assert (click.kind, click.message_id, click.link, click.destination) == (
+        "click",
+        message_id,
+        link,
+        destination,
+    )
+    assert (opened.kind, opened.message_id) == ("open", message_id)
+    tag = account_tag(account_id)
+    for claims in (click, opened):
+        assert claims.account == tag
+        assert claims.answered_on(ANY_ACCOUNT)  # the instance's own host
+        assert claims.answered_on(tag)  # the account's own tracking domains
+        assert not claims.answered_on(account_tag(account_id + "x"))  # anyone else's
+
+
+def test_accounts_tags_differ_and_are_stable() -> None:
+    assert account_tag("acct_acme") == account_tag("acct_acme")
+    assert len(account_tag("acct_acme")) == ACCOUNT_TAG_BYTES
+    assert account_tag("acct_acme") != account_tag("acct_globex")
+
+
+@settings(max_examples=50)
+@given(message_ids, destinations, st.data())
+def test_the_bound_account_cannot_be_changed_or_dropped(
+    message_id: str, destination: str, data: st.DataObject
+) -> None:
+    signer = _signer(SECRET)
+    for token in (
+        signer.click_token(message_id, 1, destination, account_id="acct_globex"),
+        signer.open_token(message_id, "acct_globex"),
+    ):
+        raw = base64.urlsafe_b64decode(token + "==")
+        # Another account's tag written over it: the signature no longer matches.
+        swapped = raw[:15] + account_tag("acct_acme") + raw[15 + ACCOUNT_TAG_BYTES :]
+        assert "signature" in _reason(signer, _encode(swapped))
+        changed = bytearray(raw)
+        changed[data.draw(st.integers(min_value=15, max_value=15 + ACCOUNT_TAG_BYTES - 1))] ^= (
+            data.draw(st.integers(min_value=1, max_value=255))
+        )
+        assert "signature" in _reason(signer, _encode(bytes(changed)))
+        # Made unbound (version 1, the tag cut out): refused as well.
+        unbound = bytes([raw[0] - 0x10]) + raw[1:15] + raw[15 + ACCOUNT_TAG_BYTES :]
+        assert "signature" in _reason(signer, _encode(unbound))
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

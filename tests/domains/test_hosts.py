@@ -24,7 +24,8 @@ from pixeltrail.platform.errors import Invalid
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.store.db import make_engine, write_transaction
 from pixeltrail.store.schema import tracking_domains
-from pixeltrail.web.hosts import AllowedHosts, DomainRechecker, host_name
+from pixeltrail.tracking.tokens import ANY_ACCOUNT, account_tag
+from pixeltrail.web.hosts import UNKNOWN_ACCOUNT, AllowedHosts, DomainRechecker, host_name
 
 from ..dbs import Database
 from .conftest import CNAME_TARGET, FakeDns
@@ -107,10 +108,13 @@ def test_served_are_the_instance_and_domains_verified_now_or_before(
 def test_the_last_known_domains_survive_a_database_that_is_down(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    add(engine, settings, HOST, now_ms())
+    domain = add(engine, settings, HOST, now_ms())
     cache = tmp_path / "data" / "tracking-hosts.json"
     AllowedHosts(settings, engine, cache).reload()
-    assert json.loads(cache.read_text()) == {"hostnames": [HOST]}
+    assert json.loads(cache.read_text()) == {
+        "hostnames": [HOST],
+        "accounts": {HOST: domain.account_id},
+    }
 
     down = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     try:
@@ -120,9 +124,39 @@ def test_the_last_known_domains_survive_a_database_that_is_down(
         restarted.start()
         time.sleep(0.3)  # several failed refreshes
         restarted.stop()
-        assert restarted.allows(HOST.encode())
+        assert restarted.served_for(HOST.encode()) == account_tag(domain.account_id)
     finally:
         down.dispose()
+
+
+def test_each_domain_serves_its_own_accounts_links_and_the_instance_everyones(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    acme = add(engine, settings, HOST, now_ms())
+    globex = add(engine, settings, "track.globex.test", now_ms())
+    assert acme.account_id != globex.account_id
+    hosts = AllowedHosts(settings, engine, tmp_path / "hosts.json")
+    hosts.reload()
+    assert hosts.served_for(f"{HOST}:443".encode()) == account_tag(acme.account_id)
+    assert hosts.served_for(b"Track.Globex.Test") == account_tag(globex.account_id)
+    for own in [b"app.pixeltrail.test", CNAME_TARGET.encode(), b"127.0.0.1:8000", None]:
+        assert hosts.served_for(own) == ANY_ACCOUNT, own
+    assert hosts.served_for(b"evil.test") is None
+
+
+def test_a_cache_file_of_an_older_version_serves_its_domains_unbound_links(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Until the database is read, a domain whose account is not known answers the links
+    sent before (unbound), and no account's bound ones."""
+    domain = add(engine, settings, HOST, now_ms())
+    cache = tmp_path / "hosts.json"
+    cache.write_text(json.dumps({"hostnames": [HOST]}))
+    hosts = AllowedHosts(settings, engine, cache)
+    assert hosts.served_for(HOST.encode()) == UNKNOWN_ACCOUNT
+    assert hosts.reload() is True
+    assert hosts.served_for(HOST.encode()) == account_tag(domain.account_id)
+    assert json.loads(cache.read_text())["accounts"] == {HOST: domain.account_id}
 
 
 def test_an_unreadable_cache_file_is_ignored(

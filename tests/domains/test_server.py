@@ -117,3 +117,82 @@ def test_tracking_links_answer_only_on_the_instance_and_verified_domains(
     assert hit(server, click, on_domain).status_code == 404
     assert ask(server, HOST) == 404
     api.close()
+
+
+GLOBEX_HOST = "track.globex.test"
+PHISHING = "https://login.globex-payments.example/acme"
+
+
+@pytest.fixture(params=["granian", "uvicorn"])
+def each_server(
+    request: pytest.FixtureRequest, tmp_path: Path, database: Database, dns: FakeDns
+) -> Iterator[ServerProcess]:
+    """The server on each HTTP server it runs on (RSGI for granian, ASGI for uvicorn)."""
+    proc = ServerProcess(
+        tmp_path / "data",
+        database.url,
+        PIXELTRAIL_DNS_SERVERS=dns.server,
+        PIXELTRAIL_CNAME_TARGET=CNAME_TARGET,
+        PIXELTRAIL_TRACKING_SCHEME="http",
+        PIXELTRAIL_HTTP_SERVER=request.param,
+    ).start()
+    yield proc
+    proc.stop()
+
+
+def verified_domain(
+    server: ServerProcess, database: Database, dns: FakeDns, owner: str, hostname: str
+) -> tuple[str, str]:
+    """A new account with `hostname` verified as its tracking domain: its id and the domain's
+    tracking base URL."""
+    with write_transaction(database.engine) as conn:
+        account, key = create_account(conn, owner.title(), f"{owner}@{owner}.example")
+    with httpx.Client(
+        base_url=server.base_url + "/api/v1", headers={"Authorization": f"Bearer {key}"}
+    ) as api:
+        domain_id = api.post("/tracking-domains", json={"hostname": hostname}).json()["id"]
+        dns.cname(hostname, CNAME_TARGET)
+        assert api.post(f"/tracking-domains/{domain_id}/verify").status_code == 200
+    with database.engine.connect() as conn:
+        domain = get_domain(conn, account.id, domain_id)
+    return account.id, tracking_base_url(domain, Settings.from_env(server.env))
+
+
+def test_a_tracking_domain_answers_its_own_accounts_links_and_no_one_elses(
+    each_server: ServerProcess, database: Database, dns: FakeDns
+) -> None:
+    server = each_server
+    verified_domain(server, database, dns, "acme", HOST)
+    globex_id, globex_base = verified_domain(server, database, dns, "globex", GLOBEX_HOST)
+    acme_host, globex_host = f"{HOST}:{server.port}", f"{GLOBEX_HOST}:{server.port}"
+    instance = f"127.0.0.1:{server.port}"
+    signer = TokenSigner(KeyRing.parse(SECRET))
+    globex = LinkBuilder(globex_base, signer, globex_id)  # as the sender makes them
+
+    # A link of Globex's sent through Acme's domain: not a redirect under Acme's name.
+    stolen = new_message_id()
+    r = hit(server, globex.click_url(stolen, 1, PHISHING), acme_host)
+    assert r.status_code == 404
+    assert "location" not in r.headers
+    assert "not valid" in r.text
+    assert hit(server, globex.honeypot_url(stolen), acme_host).status_code == 404
+    pixel = hit(server, globex.open_url(stolen), acme_host)  # a pixel stays a pixel
+    assert (pixel.status_code, pixel.headers["content-type"]) == (200, "image/gif")
+
+    # On Globex's own domain and on the instance's host, it redirects and is recorded.
+    own = new_message_id()
+    for host in [globex_host, instance]:
+        r = hit(server, globex.click_url(own, 1, PHISHING), host)
+        assert (r.status_code, r.headers["location"]) == (302, PHISHING), host
+    assert hit(server, globex.open_url(own), globex_host).status_code == 200
+
+    # Links sent before tokens were bound are answered on every served host, as they were.
+    sent = new_message_id()
+    unbound = LinkBuilder(globex_base, signer)
+    for host in [acme_host, globex_host, instance]:
+        r = hit(server, unbound.click_url(sent, 2, DESTINATION), host)
+        assert (r.status_code, r.headers["location"]) == (302, DESTINATION), host
+
+    assert [e.hit.kind for e in wait_recorded(database.engine, own, 3)].count("click") == 2
+    assert len(wait_recorded(database.engine, sent, 3)) == 3
+    assert recorded(database.engine, stolen) == []

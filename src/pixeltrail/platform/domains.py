@@ -43,6 +43,7 @@ __all__ = [  # normalize_hostname comes from `hostnames`, offered here with the 
     "get_domain",
     "list_domains",
     "normalize_hostname",
+    "served_domains",
     "served_hostnames",
     "tracking_base_url",
 ]
@@ -219,10 +220,15 @@ def delete_domain(conn: Connection, account_id: str, domain_id: str) -> Tracking
 
 def served_hostnames(conn: Connection) -> set[str]:
     """Every hostname the tracking server answers for besides its own."""
-    query = select(tracking_domains.c.hostname).where(
+    return set(served_domains(conn))
+
+
+def served_domains(conn: Connection) -> dict[str, str]:
+    """The hostnames the tracking server answers for besides its own, each with its account."""
+    query = select(tracking_domains.c.hostname, tracking_domains.c.account_id).where(
         or_(tracking_domains.c.status == VERIFIED, tracking_domains.c.verified_at_ms.isnot(None))
     )
-    return set(conn.execute(query).scalars())
+    return {row.hostname: row.account_id for row in conn.execute(query)}
 
 
 def tracking_base_url(domain: TrackingDomain | None, settings: Settings) -> str:

@@ -70,12 +70,15 @@ class BatchComposer:
         self._mailboxes = {
             row.id: row for row in conn.execute(select(mailboxes).where(mailboxes.c.id.in_(boxes)))
         }
-        self._links: dict[str, LinkBuilder] = {}
+        self._links: dict[tuple[str, str], LinkBuilder] = {}
 
-    def _link_builder(self, base_url: str) -> LinkBuilder:
-        links = self._links.get(base_url)
+    def _link_builder(self, base_url: str, account_id: str) -> LinkBuilder:
+        """Links bound to the message's account: answered on its own tracking domains and the
+        instance's host, never on another account's domain."""
+        links = self._links.get((base_url, account_id))
         if links is None:
-            links = self._links[base_url] = LinkBuilder(base_url, self.signer)
+            links = LinkBuilder(base_url, self.signer, account_id)
+            self._links[base_url, account_id] = links
         return links
 
     def compose(self, m: Claimed) -> Prepared | Outcome:
@@ -104,7 +107,7 @@ class BatchComposer:
                 text = html_to_text(html)
         except PlatformError as exc:  # a template error fails this message only
             return Outcome("failed", f"template: {exc.message}")
-        links = self._link_builder(m.tracking_base_url)
+        links = self._link_builder(m.tracking_base_url, m.account_id)
         options = TrackingOptions(
             opens=m.track_opens, clicks=m.track_clicks, text_links=m.track_text_links
         )

@@ -1,9 +1,11 @@
 /* The tracking routes' hot path in C: verify a tracking token and write its hit's spool line.
  *
- * `Verifier.line(token, is_open, ip, user_agent, method)` returns `(line, destination)` for a
- * valid token of the kind asked for, and None for anything else: the caller then takes the
- * Python path (tokens.py, hits.py), which is the reference, says why a token is refused, and
- * answers. So this file only ever has to agree with the reference on tokens it accepts; the
+ * `Verifier.line(token, is_open, ip, user_agent, method, account)` returns `(line, destination)`
+ * for a valid token of the kind asked for that the host answers, and None for anything else:
+ * the caller then takes the Python path (tokens.py, hits.py), which is the reference, says why
+ * a token is refused, and answers. `account` is b"" on a host that answers every account's
+ * tokens (the instance's own), else the tag of the account whose tracking domain the host is:
+ * a version 2 token bound to another account is not answered there, version 1 tokens are. So this file only ever has to agree with the reference on tokens it accepts; the
  * tests check that it accepts exactly what the reference accepts, with the same claims, and
  * that its lines are the reference's `spool_line` byte for byte.
  *
@@ -24,6 +26,8 @@
 #include <time.h>
 
 #define VERSION 1
+#define VERSION_BOUND 2 /* [account tag] after the message id */
+#define ACCOUNT_TAG_BYTES 8
 #define KIND_OPEN 1
 #define KIND_CLICK 2
 #define KEY_ID_BYTES 2
@@ -171,8 +175,9 @@ static char *put_int(char *p, unsigned long long v) {
 /* ---------------------------------------------------------------- Verifier */
 
 /* tokens.py's constants, in the order of its TOKEN_LAYOUT. */
-static const long layout[] = {VERSION,          KIND_OPEN, KIND_CLICK,    KEY_ID_BYTES,
-                              MESSAGE_ID_BYTES, MAC_BYTES, FLAG_DEFLATED, FLAG_HONEYPOT};
+static const long layout[] = {VERSION,          KIND_OPEN,     KIND_CLICK,    KEY_ID_BYTES,
+                              MESSAGE_ID_BYTES, MAC_BYTES,     FLAG_DEFLATED, FLAG_HONEYPOT,
+                              VERSION_BOUND,    ACCOUNT_TAG_BYTES};
 #define LAYOUT_SIZE ((Py_ssize_t)(sizeof layout / sizeof layout[0]))
 
 static int same_layout(PyObject *given) {
@@ -275,8 +280,9 @@ static int mac_checks(const Verifier *self, const unsigned char *data, Py_ssize_
 }
 
 static PyObject *Verifier_line(Verifier *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "line(token, is_open, ip, user_agent, method)");
+    if (nargs != 6 || !PyBytes_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "line(token, is_open, ip, user_agent, method, account: bytes)");
         return NULL;
     }
     PyObject *token = args[0];
@@ -291,7 +297,22 @@ static PyObject *Verifier_line(Verifier *self, PyObject *const *args, Py_ssize_t
     unsigned char data[MAX_DECODED];
     if (n / 4 * 3 + 3 > MAX_DECODED) Py_RETURN_NONE;
     Py_ssize_t size = b64url_decode(chars, n, data);
-    if (size < HEADER + MAC_BYTES || data[0] >> 4 != VERSION) Py_RETURN_NONE;
+    if (size < HEADER + MAC_BYTES) Py_RETURN_NONE;
+    Py_ssize_t header;
+    if (data[0] >> 4 == VERSION) {
+        header = HEADER;
+    } else if (data[0] >> 4 == VERSION_BOUND) {
+        header = HEADER + ACCOUNT_TAG_BYTES;
+        if (size < header + MAC_BYTES) Py_RETURN_NONE;
+        /* Bound to another account than the one this host serves: not answered here. */
+        Py_ssize_t wanted = PyBytes_GET_SIZE(args[5]);
+        if (wanted != 0 && (wanted != ACCOUNT_TAG_BYTES ||
+                            memcmp(PyBytes_AS_STRING(args[5]), data + HEADER, ACCOUNT_TAG_BYTES))) {
+            Py_RETURN_NONE;
+        }
+    } else {
+        Py_RETURN_NONE;
+    }
     int kind = data[0] & 0x0F;
     if (kind != (is_open ? KIND_OPEN : KIND_CLICK) || !mac_checks(self, data, size)) {
         Py_RETURN_NONE;
@@ -301,9 +322,9 @@ static PyObject *Verifier_line(Verifier *self, PyObject *const *args, Py_ssize_t
     int has_link = 0, honeypot = 0;
     PyObject *destination = NULL; /* a new reference, or NULL for none */
     if (kind == KIND_OPEN) {
-        if (body != HEADER) Py_RETURN_NONE;
+        if (body != header) Py_RETURN_NONE;
     } else {
-        Py_ssize_t pos = HEADER;
+        Py_ssize_t pos = header;
         int shift = 0, done = 0;
         for (int i = 0; i < 5 && pos < body; i++, pos++) {
             unsigned char byte = data[pos];
@@ -419,7 +440,8 @@ static PyObject *Verifier_line(Verifier *self, PyObject *const *args, Py_ssize_t
 
 static PyMethodDef Verifier_methods[] = {
     {"line", (PyCFunction)(void (*)(void))Verifier_line, METH_FASTCALL,
-     "line(token, is_open, ip, user_agent, method) -> (spool line, destination) or None"},
+     "line(token, is_open, ip, user_agent, method, account) -> (spool line, destination) or "
+     "None"},
     {NULL, NULL, 0, NULL},
 };
 

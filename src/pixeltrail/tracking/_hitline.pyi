@@ -12,5 +12,12 @@ class Verifier:
         max_token_chars: int,
     ) -> None: ...
     def line(
-        self, token: str, is_open: bool, ip: str, user_agent: str, method: str, /
+        self,
+        token: str,
+        is_open: bool,
+        ip: str,
+        user_agent: str,
+        method: str,
+        account: bytes,
+        /,
     ) -> tuple[bytes, str | None] | None: ...

@@ -1,10 +1,11 @@
 """A tracking request's token check and spool line in one compiled call (_hitline.c).
 
-`compiled_hit_line(signer)` gives `line(token, is_open, ip, user_agent, method)`: for a valid
-token of that kind, the hit's spool line (what `spool_line` writes, with a new event id from
-`new_event_id` and the time now) and the click's destination (None for the honeypot link and
-for opens); None for anything else, which the tracking routes then take through the reference
-(tokens.py and hits.py), the path that says why a token is refused. In the HTTP process on
+`compiled_hit_line(signer)` gives `line(token, is_open, ip, user_agent, method, account)`: for
+a valid token of that kind that a host serving `account` answers (`LinkClaims.answered_on`),
+the hit's spool line (what `spool_line` writes, with a new event id from `new_event_id` and the
+time now) and the click's destination (None for the honeypot link and for opens); None for
+anything else, which the tracking routes then take through the reference (tokens.py and
+hits.py), the path that says why a token is refused. In the HTTP process on
 granian it took a click's CPU from 75 to 43 µs and an open's from 58 to 37 µs
 (docs/benchmarks.md): far more than the 7 µs the Python it replaces costs in a loop, because
 between the HTTP server's own work that Python runs with cold caches.
@@ -28,7 +29,7 @@ from pixeltrail.tracking.tokens import (
     checked_destination,
 )
 
-HitLine = Callable[[str, bool, str, str, str], "tuple[bytes, str | None] | None"]
+HitLine = Callable[[str, bool, str, str, str, bytes], "tuple[bytes, str | None] | None"]
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,15 @@ _TRACKING_PATH = re.compile(r"/([oc])/([^/]*)/?\Z")
 
 
 class LinkBuilder:
-    """Builds the tracking URLs of one base URL and reads them back."""
+    """Builds the tracking URLs of one base URL and reads them back.
 
-    def __init__(self, base_url: str, signer: TokenSigner) -> None:
+    With `account_id`, open and click links are bound to that account (token version 2): they
+    are answered on the instance's own host and the account's tracking domains only. Without,
+    they are answered on every served host (version 1: what `pixeltrail instrument` makes).
+    Unsubscribe links are never bound: they redirect nowhere and act on their own message.
+    """
+
+    def __init__(self, base_url: str, signer: TokenSigner, account_id: str | None = None) -> None:
         base = base_url.strip().rstrip("/")
         if error := http_destination_error(base):
             raise ValueError(f"{base_url!r}: {error.replace('destination', 'base URL')}")
@@ -28,20 +34,25 @@ class LinkBuilder:
             raise ValueError(f"{base_url!r}: a base URL may hold only plain URL characters")
         self.base_url = base
         self.signer = signer
+        self.account_id = account_id
         self.click_prefix = base + "/c/"
         self.open_prefix = base + "/o/"
 
     def open_url(self, message_id: str) -> str:
-        return self.open_prefix + self.signer.open_token(message_id)
+        return self.open_prefix + self.signer.open_token(message_id, self.account_id)
 
     def click_url(self, message_id: str, link: int, destination: str) -> str:
-        return self.click_prefix + self.signer.click_token(message_id, link, destination)
+        token = self.signer.click_token(message_id, link, destination, account_id=self.account_id)
+        return self.click_prefix + token
 
     def unsubscribe_url(self, message_id: str) -> str:
         return self.base_url + "/u/" + self.signer.unsubscribe_token(message_id)
 
     def honeypot_url(self, message_id: str) -> str:
-        return self.click_prefix + self.signer.click_token(message_id, 0, None, honeypot=True)
+        token = self.signer.click_token(
+            message_id, 0, None, honeypot=True, account_id=self.account_id
+        )
+        return self.click_prefix + token
 
     def is_tracking_url(self, url: str) -> bool:
         """A link this base already tracks (so instrumenting twice changes nothing)."""

@@ -1,15 +1,23 @@
 """Signed, compact, URL-safe tracking tokens for open pixels and click redirects.
 
-Layout (before base64url without padding)::
+Layout (before base64url without padding; version 1 has no account field)::
 
-    open:   [version|kind] [key id:2] [message id:12]                                  [mac:16]
-    click:  [version|kind] [key id:2] [message id:12] [link:varint] [flags] [destination] [mac:16]
+    open:   [version|kind] [key id:2] [message id:12] [account:8]                          [mac:16]
+    click:  [version|kind] [key id:2] [message id:12] [account:8] [link:varint] [flags]
+            [destination] [mac:16]
 
 The MAC is HMAC-SHA256 over every byte before it, truncated to 128 bits, with a subkey
 derived for this purpose from the secret named by the key id. A click token carries its
 destination (UTF-8, raw-deflated with a fixed dictionary when that is shorter), so the
 redirect needs no database. Tokens never expire: a token stays valid as long as its key
 is listed.
+
+Version 2 tokens are bound to the account whose message they are in: `account` is that
+account's tag (`account_tag`), signed with the rest, and the tracking routes answer them only
+on the instance's own host and on that account's tracking domains, so nobody can send people
+through another account's domain. Version 1 tokens (every link sent before, and tokens made
+without an account: `pixeltrail instrument`, unsubscribe links) have no account field and are
+answered on every served host, as they always were.
 """
 
 from __future__ import annotations
@@ -29,7 +37,9 @@ from pixeltrail.tracking.keys import KEY_ID_BYTES, KeyRing
 from pixeltrail.tracking.urls import MAX_DESTINATION_BYTES, http_destination_error
 
 VERSION = 1
+VERSION_BOUND = 2
 MESSAGE_ID_BYTES = 12
+ACCOUNT_TAG_BYTES = 8
 MAC_BYTES = 16
 MAX_LINK = 2**32 - 1
 # The longest token a valid destination can produce, with room to spare; longer is refused
@@ -37,6 +47,7 @@ MAX_LINK = 2**32 - 1
 MAX_TOKEN_CHARS = (MAX_DESTINATION_BYTES + 64) * 4 // 3 + 4
 SUBKEY_PURPOSE = "link-token/v1"
 _HEADER = 1 + KEY_ID_BYTES + MESSAGE_ID_BYTES
+_BOUND_HEADER = _HEADER + ACCOUNT_TAG_BYTES
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 assert (1 + KEY_ID_BYTES) % 3 == 0
 assert MESSAGE_ID_BYTES % 3 == 0
@@ -81,7 +92,13 @@ TOKEN_LAYOUT = (
     MAC_BYTES,
     FLAG_DEFLATED,
     FLAG_HONEYPOT,
+    VERSION_BOUND,
+    ACCOUNT_TAG_BYTES,
 )
+
+# What the tracking routes hand the token check for a host that answers every account's
+# tokens (the instance's own); a tracking domain hands its owner's `account_tag`.
+ANY_ACCOUNT = b""
 
 
 class InvalidToken(ValueError):
@@ -102,6 +119,21 @@ class LinkClaims(NamedTuple):
     link: int | None = None
     destination: str | None = None
     honeypot: bool = False
+    # The tag of the account a version 2 token is bound to; None for version 1 (any host).
+    account: bytes | None = None
+
+    def answered_on(self, account: bytes) -> bool:
+        """Whether a host that serves `account` (a tag, or ANY_ACCOUNT) answers this token."""
+        return self.account is None or not account or self.account == account
+
+
+@functools.lru_cache(maxsize=4096)
+def account_tag(account_id: str) -> bytes:
+    """The 8 bytes that bind a token to an account: a hash of its id (ids are random, so two
+    accounts of one instance sharing a tag is as likely as guessing a 64-bit number)."""
+    return hashlib.sha256(b"pixeltrail account\x00" + account_id.encode()).digest()[
+        :ACCOUNT_TAG_BYTES
+    ]
 
 
 def new_message_id() -> str:
@@ -254,8 +286,9 @@ class TokenSigner:
         key = keys.signing_key
         # Keyed once: each token copies this state (the key's two blocks already hashed).
         self._signing = _keyed(key.subkey(SUBKEY_PURPOSE))
-        # Each kind's first bytes: version and kind, then the key id.
+        # Each kind's first bytes: version and kind, then the key id (unbound, bound).
         self._heads = {kind: bytes([VERSION << 4 | kind]) + key.key_id for kind in Kind}
+        self._bound_heads = {kind: bytes([VERSION_BOUND << 4 | kind]) + key.key_id for kind in Kind}
         # Keyed once per listed key id (a ring never changes): the id in hex for the claims,
         # and a keyed HMAC of each key with that id, copied for every token verified.
         self._verifying: dict[bytes, tuple[str, tuple[_Keyed, ...]]] = {}
@@ -274,23 +307,41 @@ class TokenSigner:
                 self._verifying[key_id] = found
         return found
 
-    def _sign(self, kind: Kind, message_id: str, payload: bytes = b"") -> str:
-        body = self._heads[kind] + _message_id_bytes(message_id) + payload
+    def _sign(
+        self, kind: Kind, message_id: str, account_id: str | None, payload: bytes = b""
+    ) -> str:
+        if account_id is None:
+            body = self._heads[kind] + _message_id_bytes(message_id) + payload
+        else:
+            body = (
+                self._bound_heads[kind]
+                + _message_id_bytes(message_id)
+                + account_tag(account_id)
+                + payload
+            )
         mac = self._signing.copy()
         mac.update(body)
         return _b64encode(body + mac.digest()[:MAC_BYTES])
 
-    def open_token(self, message_id: str) -> str:
-        return self._sign(Kind.OPEN, message_id)
+    def open_token(self, message_id: str, account_id: str | None = None) -> str:
+        """An open pixel's token; bound to `account_id`'s hosts when given (version 2)."""
+        return self._sign(Kind.OPEN, message_id, account_id)
 
     def unsubscribe_token(self, message_id: str) -> str:
         """Names the message (and so its contact) whose reader wants no more email."""
-        return self._sign(Kind.UNSUBSCRIBE, message_id)
+        return self._sign(Kind.UNSUBSCRIBE, message_id, None)
 
     def click_token(
-        self, message_id: str, link: int, destination: str | None, *, honeypot: bool = False
+        self,
+        message_id: str,
+        link: int,
+        destination: str | None,
+        *,
+        honeypot: bool = False,
+        account_id: str | None = None,
     ) -> str:
-        """Sign a redirect to `destination` (http/https only; none for the honeypot link)."""
+        """Sign a redirect to `destination` (http/https only; none for the honeypot link),
+        bound to `account_id`'s hosts when given (version 2)."""
         if not 0 <= link <= MAX_LINK:
             raise ValueError(f"link position must be between 0 and {MAX_LINK}")
         flags = FLAG_HONEYPOT if honeypot else 0
@@ -300,7 +351,8 @@ class TokenSigner:
             flags |= deflated
         elif not honeypot:
             raise ValueError("a click token needs a destination")
-        return self._sign(Kind.CLICK, message_id, _varint(link) + _ONE_BYTE[flags] + raw)
+        payload = _varint(link) + _ONE_BYTE[flags] + raw
+        return self._sign(Kind.CLICK, message_id, account_id, payload)
 
     def verify(self, token: str) -> LinkClaims:
         """The claims of a valid token; InvalidToken with a reason otherwise. Never raises else."""
@@ -312,7 +364,13 @@ class TokenSigner:
         if len(data) < _HEADER + MAC_BYTES:
             raise InvalidToken("token is too short (truncated?)")
         version, kind = data[0] >> 4, data[0] & 0x0F
-        if version != VERSION:
+        if version == VERSION:
+            header = _HEADER
+        elif version == VERSION_BOUND:
+            header = _BOUND_HEADER
+            if len(data) < header + MAC_BYTES:
+                raise InvalidToken("token is too short (truncated?)")
+        else:
             raise InvalidToken(f"token version {version} is not supported")
         body, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
         key_id_hex, keyed = self._verifiers(data[1 : 1 + KEY_ID_BYTES])
@@ -328,22 +386,25 @@ class TokenSigner:
         # The message id's bytes start and end on base64 boundaries: its characters in the
         # (canonical, as decoded above) token are its own encoding.
         message_id = token[_MESSAGE_ID_CHARS]
+        account = body[_HEADER:header] if header != _HEADER else None
         if kind in (_OPEN, _UNSUBSCRIBE):  # ints: no enum lookups
-            if len(body) != _HEADER:
+            if len(body) != header:
                 raise InvalidToken("token has unexpected payload")
             name: Literal["open", "unsubscribe"] = "open" if kind == _OPEN else "unsubscribe"
-            return LinkClaims(name, message_id, key_id_hex)
+            return LinkClaims(name, message_id, key_id_hex, account=account)
         if kind != _CLICK:
             raise InvalidToken(f"token kind {kind} is unknown")
-        return self._click_claims(body, message_id, key_id_hex)
+        return self._click_claims(body, header, message_id, key_id_hex, account)
 
-    def _click_claims(self, body: bytes, message_id: str, key_id: str) -> LinkClaims:
+    def _click_claims(
+        self, body: bytes, header: int, message_id: str, key_id: str, account: bytes | None
+    ) -> LinkClaims:
         # Only reached for bodies this instance signed, so malformed payloads mean a bug
         # or a leaked key; still answer with a reason, never an exception.
-        if len(body) > _HEADER and body[_HEADER] < 0x80:  # a one-byte link position
-            link, pos = body[_HEADER], _HEADER + 1
+        if len(body) > header and body[header] < 0x80:  # a one-byte link position
+            link, pos = body[header], header + 1
         else:
-            link, pos = _read_varint(body, _HEADER)
+            link, pos = _read_varint(body, header)
         if pos >= len(body):
             raise InvalidToken("click token has no flags")
         flags = body[pos]
@@ -353,9 +414,9 @@ class TokenSigner:
         destination = checked_destination(body[pos + 1 :], bool(flags & FLAG_DEFLATED))
         if not destination:
             if honeypot:
-                return LinkClaims("click", message_id, key_id, link, None, True)
+                return LinkClaims("click", message_id, key_id, link, None, True, account)
             raise InvalidToken("click token has no destination")
-        return LinkClaims("click", message_id, key_id, link, destination, honeypot)
+        return LinkClaims("click", message_id, key_id, link, destination, honeypot, account)
 
 
 # Read from signed bytes only (the MAC is checked first), and a campaign's links carry the

@@ -1,11 +1,14 @@
-"""Which hosts the tracking routes answer for, kept in memory; and the periodic domain re-checks.
+"""Which hosts the tracking routes answer for, and whose links; and the periodic domain re-checks.
 
-The hot path never asks the database: it reads a frozenset that a background thread replaces
-every REFRESH_SECONDS (and the API at once after a change in this process). The last set read
-is also kept in a file in the data directory, so links on custom domains keep working when the
-server starts while the database is down. Another process that changes the set (the background
-process's re-checks) rewrites that file, and the refresher, which looks at it every second,
-reads the set again at once.
+The hot path never asks the database: it reads a mapping (served hostname to its account's
+token tag) that a background thread replaces every REFRESH_SECONDS (and the API at once after a
+change in this process). The last one read is also kept in a file in the data directory, so
+links on custom domains keep working when the server starts while the database is down. Another
+process that changes the set (the background process's re-checks) rewrites that file, and the
+refresher, which looks at it every second, reads the set again at once.
+
+The instance's own names answer every account's links; a tracking domain answers its own
+account's and unbound (version 1) ones, so nobody sends people through someone else's domain.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -27,8 +30,9 @@ from sqlalchemy import Engine
 from pixeltrail.config import Settings
 from pixeltrail.platform.dns_check import CnameResolver
 from pixeltrail.platform.domain_checks import recheck_domains
-from pixeltrail.platform.domains import served_hostnames
+from pixeltrail.platform.domains import served_domains
 from pixeltrail.platform.hostnames import is_local_name
+from pixeltrail.tracking.tokens import ANY_ACCOUNT, account_tag
 
 log = logging.getLogger("pixeltrail.hosts")
 
@@ -39,6 +43,10 @@ WATCH_SECONDS = 1.0
 RECHECK_SECONDS = 60.0
 # Names a local client uses for the instance (tests, `make run`): the instance too.
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+# The account of a domain read from a cache file of an older version (hostnames only): a tag
+# no token carries, so tokens bound to an account wait for the database there; unbound ones
+# (every link sent before) are answered as they were.
+UNKNOWN_ACCOUNT = b"?"
 
 
 def host_name(value: str) -> str:
@@ -78,31 +86,44 @@ class AllowedHosts:
             n for n in self.instance_names if n not in LOOPBACK and not _is_ip(n)
         )
         self._cache_seen: tuple[int, int] | None = None
-        self.domains: frozenset[str] = self._read_cache()
-        self._verdicts: tuple[frozenset[str], dict[bytes | str, bool]] = (self.domains, {})
+        # Served hostname -> its account's id (None: not known), and -> its token tag.
+        self.accounts: Mapping[str, str | None] = self._read_cache()
+        self.domains: Mapping[str, bytes] = _tags(self.accounts)
+        self._verdicts: tuple[Mapping[str, bytes], dict[bytes | str, bytes | None]] = (
+            self.domains,
+            {},
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
 
     def allows(self, host: bytes | str | None) -> bool:
-        """Whether tracking links on `host` (a Host header's value) are answered.
+        """Whether tracking links on `host` (a Host header's value) are answered."""
+        return self.served_for(host) is not None
+
+    def served_for(self, host: bytes | str | None) -> bytes | None:
+        """Whose tracking links `host` (a Host header's value) answers: None for nobody's,
+        ANY_ACCOUNT for everyone's (the instance's own names), else the token tag of the
+        account whose tracking domain it is (`LinkClaims.answered_on` takes it).
 
         A request without Host (HTTP/1.0) can only have been meant for the instance itself.
         """
         if host is None:
-            return True
+            return ANY_ACCOUNT
         # Every tracking request asks about the same few Host values: the answers are kept
         # until the served domains change (bounded: anyone can send any Host).
         domains, verdicts = self._verdicts
         if domains is not self.domains:
             domains, verdicts = self._verdicts = (self.domains, {})
-        verdict = verdicts.get(host)
-        if verdict is None:
-            name = host_name(host.decode("latin-1") if isinstance(host, bytes) else host)
-            verdict = name in self.instance or name in domains
-            if len(verdicts) < _MAX_VERDICTS:
-                verdicts[host] = verdict
+        try:
+            return verdicts[host]
+        except KeyError:
+            pass
+        name = host_name(host.decode("latin-1") if isinstance(host, bytes) else host)
+        verdict = ANY_ACCOUNT if name in self.instance else domains.get(name)
+        if len(verdicts) < _MAX_VERDICTS:
+            verdicts[host] = verdict
         return verdict
 
     def caddy_may_certify(self, query_string: bytes) -> bool:
@@ -126,10 +147,11 @@ class AllowedHosts:
         try:
             with self._lock:
                 with self.engine.connect() as conn:
-                    names = frozenset(served_hostnames(conn))
-                if names != self.domains or force_write:
-                    self.domains = names
-                    self._write_cache(names)
+                    accounts = served_domains(conn)
+                if accounts != self.accounts or force_write:
+                    self.accounts = accounts
+                    self.domains = _tags(accounts)
+                    self._write_cache(accounts)
         except Exception as exc:
             if not self._failing:
                 log.warning("tracking domains not refreshed, serving the last known: %s", exc)
@@ -173,20 +195,22 @@ class AllowedHosts:
         self._cache_seen = seen
         return changed and seen is not None
 
-    def _read_cache(self) -> frozenset[str]:
+    def _read_cache(self) -> dict[str, str | None]:
         if self.cache_file is None:
-            return frozenset()
+            return {}
         self._cache_seen = self._cache_signature()
         try:
-            names = json.loads(self.cache_file.read_text())["hostnames"]
-            return frozenset(str(n) for n in names)
+            kept = json.loads(self.cache_file.read_text())
+            names = kept["hostnames"]
+            accounts = kept.get("accounts", {})  # absent in files of older versions
+            return {str(n): _text_or_none(accounts.get(n)) for n in names}
         except FileNotFoundError:
-            return frozenset()
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("ignoring unreadable %s: %s", self.cache_file, exc)
-            return frozenset()
+            return {}
 
-    def _write_cache(self, names: frozenset[str]) -> None:
+    def _write_cache(self, accounts: Mapping[str, str | None]) -> None:
         if self.cache_file is None:
             return
         folder = self.cache_file.parent
@@ -195,7 +219,8 @@ class AllowedHosts:
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tracking-hosts-")
             with os.fdopen(fd, "w") as out:
-                json.dump({"hostnames": sorted(names)}, out)
+                # "hostnames" as older versions read it; "accounts" beside it.
+                json.dump({"hostnames": sorted(accounts), "accounts": dict(accounts)}, out)
             os.replace(tmp, self.cache_file)
             tmp = None
             self._cache_seen = self._cache_signature()
@@ -205,6 +230,17 @@ class AllowedHosts:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+
+def _tags(accounts: Mapping[str, str | None]) -> dict[str, bytes]:
+    return {
+        name: UNKNOWN_ACCOUNT if account is None else account_tag(account)
+        for name, account in accounts.items()
+    }
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class DomainRechecker:

@@ -19,6 +19,7 @@ import functools
 from collections.abc import AsyncIterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from pixeltrail.tracking.tokens import ANY_ACCOUNT
 from pixeltrail.web.location import to_location
 from pixeltrail.web.tracking import (
     BAD_LINK,
@@ -77,7 +78,9 @@ class RsgiApp:
         # Header sizes are refused by granian itself (its HTTP/1 buffer, `HEAD_LIMIT`).
         headers = scope.headers
         tracking = self.tracking
-        if tracking.hosts is not None and not tracking.hosts.allows(headers.get("host")):
+        hosts = tracking.hosts
+        account = ANY_ACCOUNT if hosts is None else hosts.served_for(headers.get("host"))
+        if account is None:
             proto.response_bytes(404, _PLAIN, b"Unknown host\n")
             return
         method = scope.method
@@ -94,6 +97,7 @@ class RsgiApp:
             method,
             lambda: tracking.client.of_peer(_split(scope.client)[0], lambda: _forwarded(scope)),
             (headers.get("user-agent") or "")[:MAX_USER_AGENT],
+            account,
         )
         # The body even to HEAD: granian sends its length and leaves the body out.
         if answer == PIXEL:

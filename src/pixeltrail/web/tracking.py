@@ -2,7 +2,9 @@
 
 This is the hot path: verify the token, append the hit to the spool, answer. No framework,
 no database, no awaits but the two sends. A bad token never breaks anything a reader sees:
-a pixel is always a pixel, a bad click link a short 404 page.
+a pixel is always a pixel, a bad click link a short 404 page. A token bound to one account
+is a bad token on another account's tracking domain: nothing is recorded, a click gets the
+404 page (`AllowedHosts.served_for` says whose tokens a host answers).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pixeltrail.recording.spool import Spool
 from pixeltrail.tracking.hitline import compiled_hit_line
 from pixeltrail.tracking.hits import Hit, HitKind, new_event_id, spool_line
-from pixeltrail.tracking.tokens import InvalidToken, TokenSigner
+from pixeltrail.tracking.tokens import ANY_ACCOUNT, InvalidToken, TokenSigner
 from pixeltrail.web.client_ip import ClientAddress
 from pixeltrail.web.location import to_location
 
@@ -144,7 +146,8 @@ class TrackingApp:
                     host = value
             elif name == b"user-agent" and user_agent is None:
                 user_agent = value
-        if self.hosts is not None and not self.hosts.allows(host):
+        account = ANY_ACCOUNT if self.hosts is None else self.hosts.served_for(host)
+        if account is None:
             await _respond(send, 404, [_NO_INDEX], b"Unknown host\n", scope)
             return
         method: str = scope["method"]
@@ -168,6 +171,7 @@ class TrackingApp:
             method,
             lambda: self.client.of(scope),
             (user_agent or b"")[:MAX_USER_AGENT].decode("utf-8", "replace"),
+            account,
         )
         head = method == "HEAD"
         if answer == PIXEL:
@@ -182,12 +186,19 @@ class TrackingApp:
             await _send(send, 302, [(b"location", location), *_REDIRECT_TAIL], b"")
 
     def record(
-        self, is_open: bool, token: str, method: str, ip: Callable[[], str], user_agent: str
+        self,
+        is_open: bool,
+        token: str,
+        method: str,
+        ip: Callable[[], str],
+        user_agent: str,
+        account: bytes,
     ) -> tuple[Answer, str | None]:
         """Verify a tracking token and spool its hit: what to answer, and where to (a click's
-        destination). The HTTP servers' interfaces (ASGI here, RSGI in rsgi.py) answer it."""
+        destination). `account` is whose tokens the host answers (`AllowedHosts.served_for`).
+        The HTTP servers' interfaces (ASGI here, RSGI in rsgi.py) answer it."""
         if self.hit_line is not None:
-            found = self.hit_line(token, is_open, ip(), user_agent, method)
+            found = self.hit_line(token, is_open, ip(), user_agent, method, account)
             if found is not None:
                 line, destination = found
                 self.spool.append_line(line, lambda: Hit.from_json(line))
@@ -198,6 +209,12 @@ class TrackingApp:
             claims = self.signer.verify(token)
         except InvalidToken as exc:
             log.info("rejected %s token: %s", "o" if is_open else "c", exc.reason)
+            claims = None
+        if claims is not None and not claims.answered_on(account):
+            log.info(
+                "rejected %s token: bound to another account than this tracking domain's",
+                "o" if is_open else "c",
+            )
             claims = None
         if claims is None or claims.kind != ("open" if is_open else "click"):
             return (PIXEL if is_open else BAD_LINK), None
