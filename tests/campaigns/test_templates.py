@@ -38,6 +38,18 @@ def test_default_fills_empty_and_missing_values() -> None:
     assert render(source, ADA, "text") == "Hi Ada, your team"
 
 
+def test_and_or_not_combine_conditions() -> None:
+    source = (
+        "{% if first_name and company %}Hi {{ first_name }} at {{ company }}"
+        "{% elif first_name or fields.nick %}Hi {{ first_name or fields.nick }}"
+        "{% else %}Hello{% endif %}{% if not fields.vip %}.{% endif %}"
+    )
+    validate_template(source, "html", "step 1 html")
+    assert render(source, ADA, "html") == "Hi Ada at Analytical Engines"
+    assert render(source, {"fields": {"nick": "Bo"}}, "html") == "Hi Bo."
+    assert render(source, {}, "html") == "Hello."
+
+
 def test_contact_values_are_escaped_in_html_only() -> None:
     evil = {"first_name": "<script>alert(1)</script>", "company": 'A "B" & C'}
     html = render("<p>{{ first_name }} {{ company }}</p>", evil, "html")

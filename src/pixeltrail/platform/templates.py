@@ -159,7 +159,8 @@ def _check(node: nodes.Node, depth: int = 0, outer_line: int | None = None) -> N
     if depth > MAX_DEPTH:
         raise _Problem(line, f"expressions nest more than {MAX_DEPTH} deep")
     for refused, what in _REFUSED.items():
-        if isinstance(node, refused):
+        # `and` and `or` are BinExpr to Jinja, but logic here, not arithmetic.
+        if isinstance(node, refused) and not isinstance(node, nodes.And | nodes.Or):
             raise _Problem(line, f"{what} not available in templates")
     if isinstance(node, nodes.Name):
         if node.name == "fields":  # only ever looked into (below), never shown whole
