@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from pixeltrail.platform.campaign_settings import CLICKS_NEED_DOMAIN
+from pixeltrail.platform.campaign_settings import CLICKS_NEED_DOMAIN, CLICKS_NEED_OWN_DOMAIN
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import campaigns, enrollments, messages
 
@@ -57,6 +57,19 @@ def test_click_tracking_waits_for_a_verified_domain(api: Api) -> None:
     # The only verified domain is picked when none is named.
     assert (r.json()["track_clicks"], r.json()["tracking_domain_id"]) == (True, domain)
     assert alice.get(path).json()["tracking_domain_id"] == domain
+    # This server's own address (null) with clicks on is refused, never replaced by a domain.
+    fresh = f"/campaigns/{new_campaign(alice)['id']}/settings"
+    for where in (path, fresh):
+        r = alice.patch(where, {"track_clicks": True, "tracking_domain_id": None})
+        assert r.status_code == 409
+        assert r.json()["error"] == {
+            "code": "conflict",
+            "message": CLICKS_NEED_OWN_DOMAIN,
+            "field": "tracking_domain_id",
+        }
+    assert alice.get(path).json()["tracking_domain_id"] == domain
+    untouched = alice.get(fresh).json()
+    assert (untouched["track_clicks"], untouched["tracking_domain_id"]) == (False, None)
 
 
 def test_naming_the_domain_when_several_are_verified(api: Api) -> None:

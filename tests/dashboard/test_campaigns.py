@@ -404,11 +404,47 @@ def test_click_tracking_is_disabled_until_a_domain_is_verified(site: Site) -> No
 
     second = add_domain(site.engine, account_of(site, campaign_id), "t2.acme.example")
     set_domain_status(site.engine, second, "verified")
-    unclear = owner.post(path, {"track_clicks": "on"})
+    # A form naming no domain: the only verified one is picked, and there are two now.
+    fresh = f"/campaigns/{new_campaign(owner, 'Second')}/settings"
+    unclear = owner.post(fresh, {"track_clicks": "on"})
     assert unclear.status_code == 409 and "choose one below" in unclear.text
     chosen = owner.post(path, {"track_clicks": "on", "tracking_domain_id": second})
     assert chosen.status_code == 303
     assert campaign_record(site, campaign_id)["tracking_domain_id"] == second
+
+
+def test_click_tracking_through_this_servers_own_address_is_refused(site: Site) -> None:
+    owner = site.sign_up()
+    campaign_id = new_campaign(owner)
+    path = f"/campaigns/{campaign_id}/settings"
+    domain = add_domain(site.engine, account_of(site, campaign_id), "t.acme.example")
+    set_domain_status(site.engine, domain, "verified")
+    form = {"track_opens": "on", "track_clicks": "on", "tracking_domain_id": domain}
+    assert owner.post(path, form).status_code == 303
+    # "This server's own address" with clicks on: refused, the form as posted, nothing saved.
+    own = {"track_opens": "on", "track_clicks": "on", "tracking_domain_id": ""}
+    refused = owner.post(path, own)
+    assert refused.status_code == 409
+    page = html.unescape(refused.text)
+    assert "Settings saved" not in page
+    assert "not this server's own address" in page
+    assert "choose a tracking domain below, or switch click tracking off" in page
+    switch = re.search(r'<input type="checkbox" name="track_clicks"[^>]*>', refused.text)
+    assert switch and "checked" in switch.group(0)
+    assert f'<option value="{domain}" selected>' not in refused.text
+    record = campaign_record(site, campaign_id)
+    assert (record["track_clicks"], record["tracking_domain_id"]) == (True, domain)
+    # A campaign not tracking clicks yet is refused the same way, not given the domain.
+    other = new_campaign(owner, "Second")
+    refused = owner.post(f"/campaigns/{other}/settings", own)
+    assert refused.status_code == 409
+    record = campaign_record(site, other)
+    assert (record["track_clicks"], record["tracking_domain_id"]) == (False, None)
+    # Without click tracking, this server's own address is saved as chosen.
+    saved = owner.post(path, {"track_opens": "on", "tracking_domain_id": ""})
+    assert saved.status_code == 303
+    record = campaign_record(site, campaign_id)
+    assert (record["track_clicks"], record["tracking_domain_id"]) == (False, None)
 
 
 def section_of_label(page: str, element_id: str) -> str:

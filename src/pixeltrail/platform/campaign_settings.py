@@ -6,7 +6,9 @@
 - Click tracking needs a verified custom tracking domain of the account. Switching it on
   without `tracking_domain_id` picks the account's verified domain if there is exactly one.
   A `tracking_domain_id` given is always checked: this account's, and verified (it also
-  carries the open pixel). Switching clicks off is always allowed.
+  carries the open pixel). `tracking_domain_id: null` (this server's own address) while
+  clicks stay or go on is refused, never replaced by a domain. Switching clicks off is
+  always allowed.
 - A change applies to outreach not yet scheduled. Messages already scheduled keep the
   settings they were made with (their own `track_*` columns are never touched). The answer
   counts both:
@@ -50,6 +52,10 @@ ALREADY_SCHEDULED = ("scheduled", "claimed", "sending")
 CLICKS_NEED_DOMAIN = (
     "click tracking needs a verified custom tracking domain: add one under /tracking-domains "
     "and verify its CNAME"
+)
+CLICKS_NEED_OWN_DOMAIN = (
+    "click tracking needs a verified custom tracking domain, not this server's own address: "
+    "name one in tracking_domain_id, or switch track_clicks off"
 )
 _FLAGS = ("track_opens", "track_clicks", "track_text_links")
 
@@ -157,14 +163,11 @@ def update_settings(
         merged[field] = value
     if changes.get("tracking_domain_id") is not None:
         _verified_domain(conn, account_id, merged["tracking_domain_id"])
-    if changes.get("track_clicks") is True and merged["tracking_domain_id"] is None:
-        merged["tracking_domain_id"] = _only_verified_domain(conn, account_id)
     if merged["track_clicks"] and merged["tracking_domain_id"] is None:
-        # Clicks stay on but the domain was just removed: there is nowhere to send them.
-        raise Conflict(
-            "click tracking needs a tracking domain: switch track_clicks off to remove it",
-            "tracking_domain_id",
-        )
+        if "tracking_domain_id" in changes or changes.get("track_clicks") is not True:
+            # This server's own address was chosen: refused, never swapped for a domain.
+            raise Conflict(CLICKS_NEED_OWN_DOMAIN, "tracking_domain_id")
+        merged["tracking_domain_id"] = _only_verified_domain(conn, account_id)
     conn.execute(
         update(campaigns)
         .where(campaigns.c.id == campaign_id)

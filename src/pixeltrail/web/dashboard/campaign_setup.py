@@ -3,7 +3,8 @@
 Settings change through `update_settings`, as the API's PATCH does: a change applies to
 messages not yet scheduled, and the page says how many already scheduled keep the old ones.
 Click tracking needs a verified tracking domain; without one its switch is disabled and the
-page says why and where to set one up.
+page says why and where to set one up. Click tracking with "This server's own address" is
+refused with the form as posted, never saved with another domain in its place.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from typing import Any
 from starlette.responses import Response
 
 from pixeltrail.platform.campaign_input import DAYS, CampaignPatch, ScheduleIn, parse_input
-from pixeltrail.platform.campaign_settings import VERIFIED, update_settings
+from pixeltrail.platform.campaign_settings import (
+    CLICKS_NEED_OWN_DOMAIN,
+    VERIFIED,
+    update_settings,
+)
 from pixeltrail.platform.campaigns import DRAFT, Campaign, update_campaign
 from pixeltrail.platform.domains import TrackingDomain, list_domains
 from pixeltrail.platform.errors import Conflict, Invalid, NotFound, PlatformError
@@ -105,8 +110,12 @@ def settings_tab(ctx: Ctx) -> Response:
         "track_opens": ctx.checked("track_opens"),
         "track_clicks": ctx.checked("track_clicks"),
         "track_text_links": ctx.checked("track_text_links"),
-        "tracking_domain_id": ctx.field("tracking_domain_id") or None,
     }
+    assert ctx.form is not None
+    if "tracking_domain_id" in ctx.form:
+        # "" is "This server's own address": a choice, refused with click tracking on. A form
+        # without the field names no domain, and the only verified one is picked.
+        changes["tracking_domain_id"] = ctx.field("tracking_domain_id") or None
     try:
         with ctx.write() as conn:
             change = update_settings(conn, ctx.account_id, campaign.id, changes)
@@ -132,6 +141,12 @@ def _in_page_terms(exc: PlatformError) -> PlatformError:
         return Conflict(
             "Click tracking needs a verified tracking domain: set one up under Tracking "
             "domains (/domains) first.",
+            exc.field,
+        )
+    if exc.message == CLICKS_NEED_OWN_DOMAIN:
+        return Conflict(
+            "Click tracking needs a verified tracking domain of yours, not this server's own "
+            "address: choose a tracking domain below, or switch click tracking off.",
             exc.field,
         )
     if exc.field == "tracking_domain_id" and exc.message.startswith("several"):
