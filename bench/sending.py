@@ -156,6 +156,7 @@ def _settings(url: str, data_dir: Path) -> Settings:
             "PIXELTRAIL_DATA_DIR": str(data_dir),
             "PIXELTRAIL_SECRET_KEY": SECRET,
             "PIXELTRAIL_DATABASE_URL": url,
+            "PIXELTRAIL_MAIL_ALLOW_LOCAL": "1",  # aiosmtpd runs on this machine
         }
     )
 

@@ -69,6 +69,10 @@ class Settings:
     - webhooks_allow_local (PIXELTRAIL_WEBHOOKS_ALLOW_LOCAL): 1 lets webhook endpoints be on
       loopback and private addresses, and loopback ones use plain http (local testing);
       default 0: https to public addresses only.
+    - mail_allow_local (PIXELTRAIL_MAIL_ALLOW_LOCAL): 1 lets mailboxes' mail servers be on
+      loopback and private addresses (a relay on this host or its network) for every mail
+      server the instance connects to; default 0: public addresses only. Link-local ones
+      (cloud metadata) are refused either way.
     - http_server (PIXELTRAIL_HTTP_SERVER): what serves HTTP in `pixeltrail serve`, granian
       (default: less CPU per request) or uvicorn; both run the same app in one process.
     """
@@ -82,6 +86,7 @@ class Settings:
     dns_servers: tuple[str, ...] = ()
     tracking_scheme: str = "https"
     webhooks_allow_local: bool = False
+    mail_allow_local: bool = False
     http_server: str = HTTP_SERVERS[0]
 
     @classmethod
@@ -102,6 +107,7 @@ class Settings:
             ),
             tracking_scheme=_tracking_scheme(env.get("PIXELTRAIL_TRACKING_SCHEME", "https")),
             webhooks_allow_local=_flag(env, "PIXELTRAIL_WEBHOOKS_ALLOW_LOCAL"),
+            mail_allow_local=_flag(env, "PIXELTRAIL_MAIL_ALLOW_LOCAL"),
             http_server=_http_server(env.get("PIXELTRAIL_HTTP_SERVER", "")),
         )
 

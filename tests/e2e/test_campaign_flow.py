@@ -49,6 +49,7 @@ def test_launch_receive_open_click_report(
         PIXELTRAIL_DNS_SERVERS=dns.server,
         PIXELTRAIL_CNAME_TARGET=CNAME_TARGET,
         PIXELTRAIL_TRACKING_SCHEME="http",
+        PIXELTRAIL_MAIL_ALLOW_LOCAL="1",  # its SMTP server is on this machine
     ).start()
     try:
         _flow(server, dns, smtp_server)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -16,6 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
+from pixeltrail.platform.address_policy import address_refusal, parse_ip, resolve
 
 from ..api.conftest import make_settings
 from ..dbs import DATABASES, fresh_database
@@ -75,4 +77,19 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(tmp_path: Path, engine: Engine) -> Settings:
-    return make_settings(tmp_path, engine.url.render_as_string(hide_password=False))
+    """An instance that may use mail servers on this machine, as these tests' aiosmtpd is."""
+    url = engine.url.render_as_string(hide_password=False)
+    return make_settings(tmp_path, url, PIXELTRAIL_MAIL_ALLOW_LOCAL="1")
+
+
+def machine_name() -> str:
+    """This machine's own name, which the system resolver answers with its loopback (or private)
+    address: a name, not `localhost`, that resolves to this host. Skips where it does not."""
+    name = socket.gethostname()
+    try:
+        addresses = [parse_ip(a) for a in resolve(name, 25)]
+    except OSError:
+        pytest.skip(f"this machine's name {name!r} does not resolve here")
+    if not all(a is not None and address_refusal(a, False) for a in addresses):
+        pytest.skip(f"this machine's name {name!r} resolves to a public address here")
+    return name

@@ -95,7 +95,7 @@ def inbox() -> Iterator[tuple[HoldingInbox, str]]:
 
 
 def _due_messages(database: Database, tmp_path: Path, smtp_url: str) -> set[str]:
-    settings = make_settings(tmp_path, database.url)
+    settings = make_settings(tmp_path, database.url, PIXELTRAIL_MAIL_ALLOW_LOCAL="1")
     emails = [f"r{n:03}@example.org" for n in range(MESSAGES)]
     now = now_ms()
     with write_transaction(database.engine) as conn:
@@ -132,6 +132,7 @@ def _worker(database: Database, tmp_path: Path, name: str) -> subprocess.Popen[b
         "PIXELTRAIL_DATA_DIR": str(tmp_path / "data"),
         "PIXELTRAIL_SECRET_KEY": SECRET,
         "PIXELTRAIL_DATABASE_URL": database.url,
+        "PIXELTRAIL_MAIL_ALLOW_LOCAL": "1",
     }
     with (tmp_path / f"{name}.log").open("ab") as log:
         return subprocess.Popen(

@@ -59,7 +59,8 @@ def mailboxes() -> None:
 @click.option(
     "--smtp-url",
     help="smtp://user:password@host:587 (STARTTLS) or smtps://...:465 (TLS); '-' reads it "
-    "from stdin (keeps the password out of shell history). Without it: the built-in outbox.",
+    "from stdin (keeps the password out of shell history). Without it: the built-in outbox. "
+    "A server on this host or a private network needs PIXELTRAIL_MAIL_ALLOW_LOCAL=1.",
 )
 @click.option("--daily-limit", type=int, default=DEFAULT_DAILY_LIMIT, show_default=True)
 @account_option

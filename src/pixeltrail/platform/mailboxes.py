@@ -3,7 +3,9 @@
 The whole SMTP URL is stored encrypted (it holds the password) with `secretbox`; a mailbox
 without one (`smtp_url_encrypted` NULL) is the built-in outbox, which keeps messages for
 viewing instead of sending them, so a new instance works with no mail server. The password is
-only ever decrypted for the sender (`mailbox_endpoint`); records show the URL masked.
+only ever decrypted for the sender (`mailbox_endpoint`); records show the URL masked. A mail
+server on this host or an internal network is refused when saved (mail_servers.py) unless the
+instance sets PIXELTRAIL_MAIL_ALLOW_LOCAL=1; the sender checks again when it connects.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pixeltrail.config import Settings
 from pixeltrail.platform.addresses import normalize_email
 from pixeltrail.platform.errors import Conflict, Invalid, NotFound
 from pixeltrail.platform.ids import new_id, now_ms
+from pixeltrail.platform.mail_servers import check_mail_server
 from pixeltrail.platform.paging import page
 from pixeltrail.platform.secretbox import SecretBox, SecretUnreadable
 from pixeltrail.platform.smtp_urls import SmtpEndpoint, parse_smtp_url
@@ -82,11 +85,16 @@ def _daily_limit(value: Any) -> int:
     return int(value)
 
 
-def _encrypted_url(value: Any, box: SecretBox) -> str | None:
-    """What to store for an smtp_url input: None for the outbox, else the encrypted URL."""
+def _encrypted_url(value: Any, settings: Settings) -> str | None:
+    """What to store for an smtp_url input: None for the outbox, else the encrypted URL.
+
+    Invalid when the URL is malformed or names a mail server the instance may not reach.
+    """
     if value is None:
         return None
-    return box.encrypt(parse_smtp_url(value).url())
+    endpoint = parse_smtp_url(value)
+    check_mail_server(endpoint.host, endpoint.port, settings.mail_allow_local, "smtp_url")
+    return secret_box(settings).encrypt(endpoint.url())
 
 
 def _mailbox(row: Row[Any], box: SecretBox) -> Mailbox:
@@ -150,7 +158,7 @@ def create_mailbox(
             name=plain_text(name, "name"),
             from_email=normalize_email(from_email, "from_email"),
             from_name=plain_text(from_name, "from_name", required=False),
-            smtp_url_encrypted=_encrypted_url(smtp_url, box),
+            smtp_url_encrypted=_encrypted_url(smtp_url, settings),
             daily_limit=_daily_limit(daily_limit),
             created_at_ms=now_ms(),
         )
@@ -192,7 +200,7 @@ def update_mailbox(
         elif field == "from_email":
             values[field] = normalize_email(value, field)
         elif field == "smtp_url":
-            values["smtp_url_encrypted"] = _encrypted_url(value, box)
+            values["smtp_url_encrypted"] = _encrypted_url(value, settings)
         elif field == "daily_limit":
             values[field] = _daily_limit(value)
         else:

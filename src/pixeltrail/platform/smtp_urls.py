@@ -8,6 +8,11 @@
 when sending. `?starttls=off` is refused when the URL holds a password, so a password is never
 sent in clear. User name and password are percent-decoded (`%40` for `@`, `%3A` for `:`).
 
+Parsing checks the URL's form only. Whether the instance may connect to its host (public hosts
+only, unless PIXELTRAIL_MAIL_ALLOW_LOCAL=1 allows this host and its network, as the example
+on localhost needs) is mail_servers.py's rule, applied when a mailbox is saved and at every
+connection.
+
 No message here ever contains the URL or its password: errors name the part that is wrong.
 """
 

@@ -12,54 +12,37 @@ on 127.0.0.1, the office network. Two checks:
 
 PIXELTRAIL_WEBHOOKS_ALLOW_LOCAL=1 (local testing) also allows loopback and private addresses,
 and plain http to loopback hosts. Link-local (metadata services), multicast, unspecified and
-reserved addresses are refused whatever the setting.
+reserved addresses are refused whatever the setting. The address rule is address_policy's,
+shared with mail servers.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from collections.abc import Callable
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
+from pixeltrail.platform.address_policy import (
+    Resolver,
+    UnsafeAddress,
+    address_refusal,
+    checked_host_addresses,
+    is_loopback_name,
+    parse_ip,
+    resolve,
+)
 from pixeltrail.platform.errors import Invalid
+
+# Importable from here too: the webhook deliverer and its tests use them.
+__all__ = [
+    "Resolver",
+    "UnsafeAddress",
+    "check_endpoint_url",
+    "checked_addresses",
+    "pinned_target",
+    "resolve",
+]
 
 MAX_URL = 2000
 DEFAULT_PORTS = {"https": 443, "http": 80}
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Resolver = Callable[[str, int], list[str]]
-
-
-class UnsafeAddress(ValueError):
-    """A host that resolves to an address webhooks may not be sent to; the message says which."""
-
-
-def _ip(text: str) -> IPAddress | None:
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def address_refusal(address: IPAddress, allow_local: bool) -> str | None:
-    """Why webhooks may not go to `address` (None when they may)."""
-    if address.is_link_local:
-        return "is a link-local address (cloud metadata services live there)"
-    if address.is_loopback:  # before is_reserved: ::1 is in the reserved ::/8
-        return None if allow_local else "is a loopback address (this server itself)"
-    if address.is_multicast or address.is_unspecified or address.is_reserved:
-        return "is not an address a web server has"
-    if address.is_global or allow_local:
-        return None
-    return "is a private address (an internal network)"
-
-
-def _is_loopback_name(host: str) -> bool:
-    return host == "localhost" or host.endswith(".localhost")
 
 
 def check_endpoint_url(value: object, allow_local: bool, field: str = "url") -> str:
@@ -90,7 +73,7 @@ def check_endpoint_url(value: object, allow_local: bool, field: str = "url") -> 
         raise Invalid("a webhook URL has no #fragment (it is never sent to the server)", field)
     if port == 0:
         raise Invalid("port 0 is not a port a web server listens on", field)
-    address = _ip(host)
+    address = parse_ip(host)
     if address is not None:
         reason = address_refusal(address, allow_local)
         if reason:
@@ -98,9 +81,9 @@ def check_endpoint_url(value: object, allow_local: bool, field: str = "url") -> 
         loopback = address.is_loopback
     else:
         _check_hostname(host, field)
-        if _is_loopback_name(host) and not allow_local:
+        if is_loopback_name(host) and not allow_local:
             raise Invalid(f"{host} is this server itself: webhooks go to public hosts", field)
-        loopback = _is_loopback_name(host)
+        loopback = is_loopback_name(host)
     if scheme == "http" and not (allow_local and loopback):
         raise Invalid(
             "a webhook URL must use https (deliveries carry contact data); plain http is "
@@ -123,17 +106,6 @@ def _check_hostname(host: str, field: str) -> None:
         )
 
 
-def resolve(host: str, port: int) -> list[str]:
-    """The addresses the system resolver gives for `host`, in its order of preference."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    found: list[str] = []
-    for info in infos:
-        address = str(info[4][0])
-        if address not in found:
-            found.append(address)
-    return found
-
-
 def checked_addresses(
     url: str, allow_local: bool, resolver: Resolver = resolve
 ) -> tuple[SplitResult, list[str]]:
@@ -145,18 +117,7 @@ def checked_addresses(
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".")
     port = parts.port or DEFAULT_PORTS[parts.scheme.lower()]
-    literal = _ip(host)
-    addresses = [str(literal)] if literal is not None else resolver(host, port)
-    if not addresses:
-        raise OSError(f"{host} has no address")
-    for text in addresses:
-        address = _ip(text)
-        reason = (
-            "is not an IP address" if address is None else address_refusal(address, allow_local)
-        )
-        if reason:
-            shown = host if literal is not None else f"{host} resolves to {text}, which"
-            raise UnsafeAddress(f"refused: {shown} {reason}")
+    addresses = checked_host_addresses(host, port, allow_local, resolver)
     return parts, addresses
 
 
@@ -167,7 +128,7 @@ def pinned_target(parts: SplitResult, address: str) -> tuple[str, str, str | Non
     against the hostname, and the server still sees its own name in Host.
     """
     host = (parts.hostname or "").rstrip(".")
-    literal = _ip(host) is not None
+    literal = parse_ip(host) is not None
     ascii_host = host if literal else host.encode("idna").decode("ascii")
     shown = f"[{address}]" if ":" in address else address
     netloc = f"{shown}:{parts.port}" if parts.port else shown

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Awaitable
@@ -14,6 +15,8 @@ from typing import Protocol, TypeVar
 
 import aiosmtplib
 
+from pixeltrail.platform.address_policy import Resolver, UnsafeAddress, resolve
+from pixeltrail.platform.mail_servers import mail_server_addresses
 from pixeltrail.platform.smtp_urls import SmtpEndpoint
 
 _T = TypeVar("_T")
@@ -78,25 +81,76 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class SmtpMailer:
-    """One reused connection to one SMTP server."""
+    """One reused connection to one SMTP server.
 
-    def __init__(self, target: SmtpEndpoint, timeout: float = 30.0) -> None:
+    Each connection resolves the server's name, refuses it if any address is one the instance
+    may not reach (mail_servers.py; `allow_local` is PIXELTRAIL_MAIL_ALLOW_LOCAL), and connects
+    to a checked address; TLS still verifies the certificate against the name.
+    """
+
+    def __init__(
+        self,
+        target: SmtpEndpoint,
+        timeout: float = 30.0,
+        *,
+        allow_local: bool = False,
+        resolver: Resolver = resolve,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.target = target
         self.timeout = timeout
+        self.allow_local = allow_local
+        self.resolver = resolver
+        self._tls = tls_context  # None: the system's CA certificates
         self._client: aiosmtplib.SMTP | None = None
+
+    async def _socket(self) -> socket.socket:
+        """A socket connected to one of the server's checked addresses, in the resolver's order."""
+        t = self.target
+        try:
+            addresses = await asyncio.to_thread(
+                mail_server_addresses, t.host, t.port, self.allow_local, self.resolver
+            )
+        except UnsafeAddress as exc:
+            raise DeliveryError(f"not connecting to the mail server: {exc}", False) from None
+        loop = asyncio.get_running_loop()
+        failure: OSError = OSError(f"{t.host} has no address")
+        for address in addresses:
+            sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+            sock.setblocking(False)
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await loop.sock_connect(sock, (address, t.port))
+            except OSError as exc:  # refused, unreachable or timed out: the next address
+                sock.close()
+                failure = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        raise aiosmtplib.SMTPConnectError(
+            f"Error connecting to {t.host} on port {t.port}: {str(failure) or 'timed out'}"
+        )
 
     async def _connect(self) -> aiosmtplib.SMTP:
         t = self.target
+        sock = await self._socket()
         client = aiosmtplib.SMTP(
+            # The name, not the address: what TLS verifies the server's certificate against.
             hostname=t.host,
-            port=t.port,
+            sock=sock,
             use_tls=t.security == "tls",
             # STARTTLS is required, never optional: no silent fall-back to plain text.
             start_tls=t.security == "starttls",
             timeout=self.timeout,
-            tls_context=None if t.security == "none" else _tls_context(),
+            tls_context=None if t.security == "none" else self._tls or _tls_context(),
         )
-        await client.connect()
+        try:
+            await client.connect()
+        except BaseException:
+            sock.close()  # a failed handshake leaves it open
+            raise
         if t.username:
             await client.login(t.username, t.password or "")
         if client.is_ehlo_or_helo_needed:  # the extensions (SIZE) are known before MAIL

@@ -88,7 +88,7 @@ class SendWorker:
     def _default_mailer(self, endpoint: SmtpEndpoint | None) -> Mailer:
         if endpoint is None:
             return OutboxMailer(self.settings.data_dir / "outbox")
-        return SmtpMailer(endpoint)
+        return SmtpMailer(endpoint, allow_local=self.settings.mail_allow_local)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="pixeltrail-worker", daemon=True)

@@ -51,7 +51,9 @@ class MailboxIn(BaseModel):
         default=None,
         max_length=MAX_URL_LENGTH,
         description="smtp://user:password@host:587 (STARTTLS) or smtps://...:465 (TLS); "
-        "left out or null: the built-in outbox.",
+        "left out or null: the built-in outbox. The host must be public: loopback, private and "
+        "link-local addresses (and names resolving to them) are refused with 422 unless the "
+        "instance sets PIXELTRAIL_MAIL_ALLOW_LOCAL=1 (link-local always).",
     )
     daily_limit: int = Field(default=DEFAULT_DAILY_LIMIT, ge=1, le=MAX_DAILY_LIMIT)
 

@@ -34,7 +34,8 @@ def _daily_limit(text: str) -> int:
 def _page(
     ctx: Ctx, status: int = 200, error: PlatformError | None = None, adding: bool = True
 ) -> Response:
-    """The page; after a failed add (`adding`), its form keeps what was typed."""
+    """The page; after a failed add (`adding`), its form keeps what was typed and shows the
+    error next to it (beside the SMTP URL when that is what is wrong)."""
     with ctx.read() as conn:
         mailboxes, next_cursor = list_mailboxes(
             conn, ctx.account_id, ctx.settings, cursor=ctx.query.get("cursor") or None, limit=100
@@ -49,7 +50,8 @@ def _page(
         next_cursor=next_cursor,
         values=values,
         max_limit=MAX_DAILY_LIMIT,
-        error=error,
+        error=None if adding else error,
+        add_error=error if adding else None,
     )
 
 
