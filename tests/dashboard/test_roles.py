@@ -275,3 +275,37 @@ def test_an_owner_withdraws_an_open_invitation_and_its_link_stops_working(site: 
     refused = site.visitor().post(path, {"password": PASSWORD}, token_from="/signin")
     assert refused.status_code == 404
     assert _role(site, "carl@acme.example") is None
+
+
+def test_inviting_an_address_again_replaces_its_open_invitation(site: Site) -> None:
+    owner = site.sign_up()
+    mallory = another_account(site)
+
+    def invite(user: User, email: str) -> str:
+        answer = user.post("/settings/users", {"email": email})
+        found = _LINK.search(answer.text)
+        assert found is not None, answer.text
+        return found.group(1).removeprefix(site.settings.base_url)
+
+    first = invite(owner, "carl@acme.example")
+    assert "It replaces" not in owner.get("/settings/users").text
+    again = owner.post("/settings/users", {"email": "Carl@Acme.example"})
+    assert "It replaces the earlier invitation for carl@acme.example" in again.text
+    found = _LINK.search(again.text)
+    assert found is not None
+    second = found.group(1).removeprefix(site.settings.base_url)
+    # One open invitation left, the new one: the first link stops working.
+    page = owner.get("/settings/users").text
+    assert page.count("Withdraw the invitation for carl@acme.example?") == 1
+    assert site.visitor().get(first).status_code == 404
+    refused = site.visitor().post(first, {"password": PASSWORD}, token_from="/signin")
+    assert refused.status_code == 404
+    # Another account inviting the same address replaces only its own invitation.
+    theirs = invite(mallory, "carl@acme.example")
+    assert site.visitor().get(theirs).status_code == 200
+    assert site.visitor().get(second).status_code == 200
+    assert site.visitor().post(second, {"password": PASSWORD}).status_code == 303
+    assert _role(site, "carl@acme.example") == "member"
+    with site.engine.connect() as conn:
+        rows = conn.execute(select(invites.c.account_id, invites.c.accepted_at_ms)).all()
+    assert len(rows) == 2 and sum(row.accepted_at_ms is not None for row in rows) == 1

@@ -184,11 +184,21 @@ def _invite(row: Any) -> Invite:
 
 def invite_user(conn: Connection, inviter: User, email: str) -> tuple[Invite, str]:
     """An invitation for `email` to join the inviter's account as a member (owners only);
-    returns it and its secret token."""
+    returns it and its secret token. It replaces the account's open invitation for the same
+    address, if any: that one's link stops working."""
     require_owner(inviter, "invite people")
     address = normalize_email(email, "email")
     if conn.execute(select(users.c.id).where(users.c.email == address)).first() is not None:
         raise Conflict(f"{address} already has a pixeltrail user", "email")
+    # Locked: two invitations of one address at once still leave one open.
+    _lock_account(conn, inviter.account_id)
+    conn.execute(
+        delete(invites).where(
+            invites.c.account_id == inviter.account_id,
+            invites.c.email == address,
+            invites.c.accepted_at_ms.is_(None),
+        )
+    )
     token = secrets.token_urlsafe(32)
     now = now_ms()
     invite = Invite(new_id("inv"), address, now, now + INVITE_DAYS * _DAY_MS, None)

@@ -40,7 +40,7 @@ def _people(ctx: Ctx, status: int = 200, **values: object) -> Response:
         roles=ROLES,
         now=now_ms(),
         tz=account.timezone,
-        **{"link": None, "email": "", "error": None, **values},
+        **{"link": None, "replaced": None, "email": "", "error": None, **values},
     )
 
 
@@ -51,11 +51,18 @@ def people_page(ctx: Ctx) -> Response:
     assert ctx.session is not None
     try:
         with ctx.write() as conn:
-            _invite, token = invite_user(conn, ctx.session.user, ctx.field("email"))
+            before = {
+                i.email for i in account_invites(conn, ctx.account_id) if i.accepted_at_ms is None
+            }
+            invite, token = invite_user(conn, ctx.session.user, ctx.field("email"))
     except PlatformError as exc:
         return _people(ctx, exc.status, error=exc, email=ctx.field("email"))
     # There is no mail for invitations: the link is shown this once, to pass on.
-    return _people(ctx, link=f"{ctx.settings.base_url.rstrip('/')}/invite/{token}")
+    return _people(
+        ctx,
+        link=f"{ctx.settings.base_url.rstrip('/')}/invite/{token}",
+        replaced=invite.email if invite.email in before else None,
+    )
 
 
 def _act(ctx: Ctx, action: Callable[[Connection, User], str]) -> Response:
