@@ -23,6 +23,7 @@ from pixeltrail.store.schema import (
     campaigns,
     contacts,
     enrollments,
+    mailboxes,
     messages,
     suppressions,
     webhook_deliveries,
@@ -33,7 +34,6 @@ from pixeltrail.tracking.links import parse_tracking_url
 
 from ..chain import make_chain
 from .conftest import SmtpServer
-
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
@@ -101,6 +101,28 @@ def test_a_campaign_reaches_the_smtp_server_tracked(
     # Sent once: another pass sends nothing.
     assert _send(engine, settings) == 0
     assert len(smtp_server.inbox.received) == 1
+
+
+def test_a_mailbox_on_an_international_domain_sends_with_its_punycode_name(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    with write_transaction(engine) as conn:
+        chain = make_chain(conn, settings, smtp_url=smtp_server.url, emails=["ada@zürich.example"])
+        conn.execute(
+            update(mailboxes)
+            .where(mailboxes.c.id == chain.mailbox_id)
+            .values(from_email="sales@bücher.example")
+        )
+    assert _schedule(engine, settings, now_ms()) == 1
+    assert _send(engine, settings) == 1
+    (received,) = smtp_server.inbox.received
+    assert received["To"] == "Ada <ada@xn--zrich-kva.example>"
+    assert received["From"] == "Acme Sales <sales@xn--bcher-kva.example>"
+    assert re.fullmatch(r"<[A-Za-z0-9_-]{16}@xn--bcher-kva\.example>", received["Message-ID"])
+    assert (
+        "<mailto:sales@xn--bcher-kva.example?subject=unsubscribe>" in received["List-Unsubscribe"]
+    )
+    assert [row["status"] for row in _messages(engine)] == ["sent"]
 
 
 def test_a_scanner_clicking_every_link_of_a_message_with_a_text_part_is_a_scanner(

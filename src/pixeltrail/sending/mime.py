@@ -60,10 +60,11 @@ def _quoted_printable(text: str) -> bytes:
 
 def build_message(envelope: Envelope, html: str, text: str, unsubscribe_url: str) -> bytes:
     """RFC 5322 bytes with CRLF line ends, ready for SMTP."""
-    domain = envelope.from_email.rpartition("@")[2]
+    sender = ascii_address(envelope.from_email)  # headers are ASCII: an IDN domain in punycode
+    domain = sender.rpartition("@")[2]
     boundary = f"=_pt_{secrets.token_hex(12)}"
     # RFC 2369 and RFC 8058: a one-click HTTPS link (POST) and a mailto fallback.
-    mailto = f"mailto:{envelope.from_email}?subject=unsubscribe"
+    mailto = f"mailto:{sender}?subject=unsubscribe"
     headers = [
         f"Message-ID: <{envelope.message_id}@{domain}>",
         f"Date: {formatdate(usegmt=True)}",

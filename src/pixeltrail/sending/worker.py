@@ -39,6 +39,7 @@ from pixeltrail.sending.claims import (
 from pixeltrail.sending.compose import BatchComposer, Prepared
 from pixeltrail.sending.ledger import Ledger
 from pixeltrail.sending.mailers import DeliveryError, Mailer, OutboxMailer, SmtpMailer
+from pixeltrail.sending.mime import ascii_address
 from pixeltrail.sending.outcomes import Outcome
 from pixeltrail.store.db import write_transaction
 from pixeltrail.tracking.tokens import TokenSigner
@@ -181,11 +182,19 @@ class SendWorker:
         mailer = self._mailers[p.message.mailbox_id][slot]
         envelope = p.envelope
         try:
-            await mailer.send(p.message.id, envelope.from_email, envelope.to_email, p.data, intent)
+            # The envelope is ASCII as the headers are: an international domain in punycode
+            # (compose has already refused a non-ASCII mailbox name).
+            sender, recipient = ascii_address(envelope.from_email), ascii_address(envelope.to_email)
+            await mailer.send(p.message.id, sender, recipient, p.data, intent)
         except DeliveryError as exc:
             if exc.permanent:
                 return Outcome("failed", str(exc), bounced=True)
             return Outcome("retry", str(exc))
+        except Exception as exc:
+            # Whatever else goes wrong fails this message alone (its connection is dropped),
+            # never the other connections or the batch; not retried, as it may have gone.
+            log.exception("message %s could not be handed to the mail server", p.message.id)
+            return Outcome("failed", f"could not be sent: {type(exc).__name__}: {exc}")
         return Outcome("sent", link_count=p.link_count, destination_count=p.destination_count)
 
 
