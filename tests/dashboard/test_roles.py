@@ -19,7 +19,7 @@ from .conftest import PASSWORD, Site, User
 from .tenants import another_account
 
 _LINK = re.compile(r'<code id="invite-link">([^<]+)</code>')
-OWNER_PAGES = ("/settings", "/settings/api-keys", "/settings/webhooks")
+OWNER_PAGES = ("/settings/api-keys", "/settings/webhooks")
 
 
 def _join(site: Site, owner: User, email: str) -> User:
@@ -65,6 +65,10 @@ def test_a_member_does_the_outreach_but_cannot_manage_the_account(site: Site) ->
         assert refused.status_code == 403, path
         assert "Owners only" in refused.text
         assert owner.get(path).status_code == 200, path
+    # The Settings area's address takes her to the settings she may use, not to a refusal.
+    area = bea.get("/settings")
+    assert (area.status_code, area.headers["location"]) == (303, "/settings/users")
+    assert owner.get("/settings").status_code == 200
 
     # Forms posted anyway (with a valid token from a page she may see) change nothing.
     keys, hooks = _count(site, api_keys), _count(site, webhook_endpoints)
@@ -120,7 +124,9 @@ def test_an_owner_changes_roles_and_the_account_keeps_an_owner(site: Site) -> No
     # The first owner steps down; then the last owner cannot.
     stepped = _act(owner, f"/settings/users/{owner_id}/role", {"role": "member"})
     assert stepped.status_code == 303
-    assert owner.get("/settings").status_code == 403  # at once, in the same session
+    # At once, in the same session: the account's settings are no longer hers.
+    assert owner.get("/settings").headers["location"] == "/settings/users"
+    assert owner.get("/settings/api-keys").status_code == 403
     last = _act(bea, f"/settings/users/{bea_id}/role", {"role": "member"})
     assert last.status_code == 409
     assert "at least one owner" in last.text

@@ -90,6 +90,11 @@ def test_an_owner_invites_promotes_and_removes_someone_in_the_browser(
         bea.click("nav >> text=Settings")
         bea.wait_for_url("**/settings/users")
         assert bea.locator("nav.tabs a").all_inner_texts() == ["Users", "Mailboxes"]
+        # So does the Settings area's own address, typed or bookmarked: no owners-only page.
+        bea.goto("/settings")
+        bea.wait_for_url("**/settings/users")
+        assert bea.locator("nav.tabs a").all_inner_texts() == ["Users", "Mailboxes"]
+        assert "Owners only" not in bea.content()
 
         page.goto("/settings/users")
         page.select_option('select[aria-label="Role of bea@acme.example"]', "owner")

@@ -1,4 +1,8 @@
-"""Account settings: name, time zone, tracking defaults, retention; the settings routes."""
+"""Account settings: name, time zone, tracking defaults, retention; the settings routes.
+
+/settings is the Settings area's address: owners find the account's settings there, and a
+member who opens it is taken to Users, the first settings page members may use, rather than
+to an owners-only refusal."""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ from starlette.responses import Response
 
 from pixeltrail.platform.accounts import get_account, update_account
 from pixeltrail.platform.errors import Invalid, PlatformError
+from pixeltrail.platform.users import require_owner
 from pixeltrail.web.dashboard import (
     settings_keys,
     settings_mailboxes,
     settings_people,
     settings_webhooks,
 )
-from pixeltrail.web.dashboard.pages import Ctx, owner_page, route
+from pixeltrail.web.dashboard.pages import Ctx, page, route
 
 
 def _retention(text: str) -> int | None:
@@ -39,8 +44,12 @@ def _changes(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-@owner_page
+@page
 def account_page(ctx: Ctx) -> Response:
+    assert ctx.session is not None
+    if ctx.form is None and not ctx.session.user.is_owner:
+        return ctx.redirect(settings_people.PATH)
+    require_owner(ctx.session.user, "change the account's settings")
     with ctx.read() as conn:
         account = get_account(conn, ctx.account_id)
     if ctx.form is None:
