@@ -10,8 +10,9 @@ import pytest
 
 from pixeltrail.web.dashboard.sessions import COOKIE
 
+from ..campaigns.conftest import add_domain, set_domain_status
 from .conftest import Site, User
-from .test_campaigns import add_step, new_campaign
+from .test_campaigns import account_of, add_step, campaign_record, new_campaign
 
 
 @pytest.fixture
@@ -85,3 +86,26 @@ def test_the_click_switch_is_disabled_with_the_reason(
     assert "until you have a verified tracking domain" in reason.inner_text()
     reason.locator("a").click()
     page.wait_for_url("**/domains")
+
+
+def test_click_tracking_through_this_servers_own_address_is_refused_in_the_form(
+    sqlite_site: Site, signed_in: tuple[User, Any, list[str]]
+) -> None:
+    owner, page, _ = signed_in
+    campaign_id = new_campaign(owner)
+    domain = add_domain(sqlite_site.engine, account_of(sqlite_site, campaign_id), "t.acme.example")
+    set_domain_status(sqlite_site.engine, domain, "verified")
+    page.goto(f"/campaigns/{campaign_id}/settings")
+    page.check("input[name=track_clicks]")
+    page.select_option("select[name=tracking_domain_id]", "")
+    page.click("text=Save settings")
+    page.wait_for_selector("text=not this server's own address")
+    assert "Settings saved" not in page.content()
+    # The form shows what was chosen, to change one of them.
+    assert page.is_checked("input[name=track_clicks]")
+    assert page.input_value("select[name=tracking_domain_id]") == ""
+    page.select_option("select[name=tracking_domain_id]", domain)
+    page.click("text=Save settings")
+    page.wait_for_selector("text=Settings saved")
+    record = campaign_record(sqlite_site, campaign_id)
+    assert (record["track_clicks"], record["tracking_domain_id"]) == (True, domain)

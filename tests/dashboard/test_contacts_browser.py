@@ -16,6 +16,7 @@ CSV = (
     "ada@example.com,Ada,Engines,gold,first\n"
     "not-an-email,Bob,Nowhere,silver,x\n"
     "grace@example.com,Grace,Navy,,z\n"
+    "ADA@example.com,Augusta,Other,silver,again\n"
 )
 
 
@@ -60,6 +61,11 @@ def test_import_mapping_step_in_a_browser(sqlite_site: Site, browser: Any) -> No
         assert rejected.count() == 1
         assert rejected.first.locator("td").first.inner_text() == "3"
         assert "is not a valid email address" in rejected.first.inner_text()
+        # Every row read is counted once: 4 = 2 new + 0 updated + 1 rejected + 1 duplicate.
+        assert page.inner_text("#import-rows") == "4"
+        assert page.inner_text("#import-duplicates") == "1"
+        duplicate = page.locator("table.duplicates tbody tr")
+        assert duplicate.locator("td").all_inner_texts() == ["5", "ada@example.com", "2"]
 
         page.click("text=See contacts")
         page.wait_for_url("**/contacts")
