@@ -41,9 +41,9 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from pixeltrail.platform.report_activity import link_report, timeline
-from pixeltrail.platform.report_contacts import contacts_page, write_contacts_csv
-from pixeltrail.platform.reports import campaign_summary
+from pixeltrail.platform.reports.activity import link_report, timeline
+from pixeltrail.platform.reports.contacts import contacts_page, write_contacts_csv
+from pixeltrail.platform.reports.summary import campaign_summary
 from pixeltrail.recording import flusher
 from pixeltrail.store.db import make_engine, upgrade
 from pixeltrail.store.report_aggregates import TABLES, record_report_changes

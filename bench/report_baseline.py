@@ -1,7 +1,7 @@
 """The baseline for bench/report.py: the report's numbers counted straight from the events.
 
-Same definitions and same output shapes as pixeltrail.platform.reports, so the two results can
-be compared for equality; the only indexes used are those that exist without the report
+Same definitions and same output shapes as pixeltrail.platform.reports.summary, so the two
+results can be compared for equality; the only indexes used are those that exist without the report
 aggregates (events(message_id, at_ms), messages(campaign_id, status)).
 """
 
@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, case, distinct, func, select
 
-from pixeltrail.platform.report_activity import timeline_items
-from pixeltrail.platform.reports import ReasonRow, count_by_reason
+from pixeltrail.platform.reports.activity import timeline_items
+from pixeltrail.platform.reports.summary import ReasonRow, count_by_reason
 from pixeltrail.store.report_aggregates import QUARTER_HOUR_MS
 from pixeltrail.store.schema import events, messages
 from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN, PROXY_OPEN, Hit

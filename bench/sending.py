@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 from tests.chain import make_chain  # noqa: E402
 
 from pixeltrail.config import Settings  # noqa: E402
+from pixeltrail.platform.campaigns.scheduler import schedule_due  # noqa: E402
 from pixeltrail.platform.ids import now_ms  # noqa: E402
-from pixeltrail.platform.scheduler import schedule_due  # noqa: E402
 from pixeltrail.sending.mime import Envelope, build_message  # noqa: E402
 from pixeltrail.sending.worker import CONCURRENCY, SendWorker  # noqa: E402
 from pixeltrail.store.db import make_engine, upgrade, write_transaction  # noqa: E402

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.mailboxes import secret_box
+from pixeltrail.platform.mail.mailboxes import secret_box
 from pixeltrail.store.schema import (
     accounts,
     campaign_steps,

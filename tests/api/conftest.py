@@ -23,7 +23,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.accounts import create_account
+from pixeltrail.platform.accounts.accounts import create_account
 from pixeltrail.store.db import write_transaction
 from pixeltrail.web.api.app import PREFIX, mounted_api
 

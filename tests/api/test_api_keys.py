@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from pixeltrail.platform.accounts import (
+from pixeltrail.platform.accounts.accounts import (
     LAST_USED_EVERY_MS,
     authenticate_key,
     create_account,

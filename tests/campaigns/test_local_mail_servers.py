@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from pixeltrail.cli import main
 from pixeltrail.platform.errors import Invalid
-from pixeltrail.platform.mail_servers import check_mail_server
+from pixeltrail.platform.mail.servers import check_mail_server
 from pixeltrail.web.api.app import mounted_api
 
 from ..api.conftest import make_settings, serving

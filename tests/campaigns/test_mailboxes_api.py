@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from pixeltrail.platform.errors import Conflict
-from pixeltrail.platform.mailboxes import get_mailbox, get_mailbox_smtp_url, mailbox_endpoint
+from pixeltrail.platform.mail.mailboxes import get_mailbox, get_mailbox_smtp_url, mailbox_endpoint
 from pixeltrail.store.schema import mailboxes
 
 from ..api.conftest import make_settings

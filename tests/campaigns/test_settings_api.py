@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from pixeltrail.platform.campaign_settings import CLICKS_NEED_DOMAIN, CLICKS_NEED_OWN_DOMAIN
+from pixeltrail.platform.campaigns.settings import CLICKS_NEED_DOMAIN, CLICKS_NEED_OWN_DOMAIN
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import campaigns, enrollments, messages
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pixeltrail.platform.errors import Invalid
-from pixeltrail.platform.smtp_urls import parse_smtp_url
+from pixeltrail.platform.mail.smtp_urls import parse_smtp_url
 
 PASSWORD = "hunter2-Zq9"
 

@@ -7,9 +7,9 @@ import time
 import pytest
 from jinja2.exceptions import SecurityError
 
-from pixeltrail.platform import templates
+from pixeltrail.platform.campaigns import templates
+from pixeltrail.platform.campaigns.templates import render, validate_template
 from pixeltrail.platform.errors import Invalid
-from pixeltrail.platform.templates import render, validate_template
 
 ADA = {
     "first_name": "Ada",

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pixeltrail.cli import main
-from pixeltrail.platform.accounts import create_account
+from pixeltrail.platform.accounts.accounts import create_account
 from pixeltrail.store.db import write_transaction
 
 from ..dbs import Database

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pixeltrail.platform.columns import guess_target
-from pixeltrail.platform.csv_import import check_contacts_csv, preview_csv
+from pixeltrail.platform.contacts.csv_columns import guess_target
+from pixeltrail.platform.contacts.csv_import import check_contacts_csv, preview_csv
 from pixeltrail.platform.errors import Invalid
 
 

@@ -6,10 +6,10 @@ import unicodedata
 
 import pytest
 
-from pixeltrail.platform.columns import custom_key
-from pixeltrail.platform.contacts import _CONTROLS, _VALUE_CONTROLS
-from pixeltrail.platform.csv_export import escape_cell
-from pixeltrail.platform.csv_import import CheckedFile, check_contacts_csv, preview_csv
+from pixeltrail.platform.contacts.contacts import _CONTROLS, _VALUE_CONTROLS
+from pixeltrail.platform.contacts.csv_columns import custom_key
+from pixeltrail.platform.contacts.csv_export import escape_cell
+from pixeltrail.platform.contacts.csv_import import CheckedFile, check_contacts_csv, preview_csv
 from pixeltrail.platform.errors import Invalid
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixeltrail.platform.suppressions import is_suppressed, suppressed_emails
+from pixeltrail.platform.contacts.suppressions import is_suppressed, suppressed_emails
 from pixeltrail.store.db import write_transaction
 
 from .conftest import Api
@@ -51,7 +51,7 @@ def test_the_list_pages_and_belongs_to_its_account(api: Api) -> None:
     alice = api.account("alice@acme.example")
     bob = api.account("bob@other.example")
     with write_transaction(api.engine) as conn:
-        from pixeltrail.platform.suppressions import suppress
+        from pixeltrail.platform.contacts.suppressions import suppress
 
         for i in range(120):
             suppress(conn, alice.account_id, f"u{i}@example.com", "bounced")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pixeltrail.platform.accounts import create_account
-from pixeltrail.platform.users import set_password
+from pixeltrail.platform.accounts.accounts import create_account
+from pixeltrail.platform.accounts.users import set_password
 from pixeltrail.store.db import write_transaction
 
 from .conftest import PASSWORD, Site, User

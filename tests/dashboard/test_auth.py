@@ -242,7 +242,7 @@ def test_forms_without_the_csrf_token_are_refused(site: Site) -> None:
 
 
 def test_invited_user_joins_the_same_account(site: Site) -> None:
-    from pixeltrail.platform.users import invite_user, user_by_email
+    from pixeltrail.platform.accounts.users import invite_user, user_by_email
     from pixeltrail.store.db import write_transaction
 
     site.sign_up("owner@acme.example")

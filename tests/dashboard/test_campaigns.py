@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 from sqlalchemy import func, insert, select, update
 
-from pixeltrail.platform.accounts import create_account
-from pixeltrail.platform.templates import MAX_SOURCE
-from pixeltrail.platform.users import set_password
+from pixeltrail.platform.accounts.accounts import create_account
+from pixeltrail.platform.accounts.users import set_password
+from pixeltrail.platform.campaigns.templates import MAX_SOURCE
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import (
     campaign_steps,
@@ -22,7 +22,7 @@ from pixeltrail.store.schema import (
     messages,
     report_campaigns,
 )
-from pixeltrail.web.dashboard.campaign_preview import MAX_DRAFTS, PreviewDrafts
+from pixeltrail.web.dashboard.campaigns.preview import MAX_DRAFTS, PreviewDrafts
 
 from ..campaigns.conftest import add_contact, add_domain, add_message, set_domain_status
 from .conftest import PASSWORD, Site, User

@@ -12,12 +12,12 @@ import time
 import httpx
 from sqlalchemy import select
 
-from pixeltrail.platform.contacts import create_contact
-from pixeltrail.platform.suppressions import suppress
+from pixeltrail.platform.contacts.contacts import create_contact
+from pixeltrail.platform.contacts.suppressions import suppress
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import contacts, suppressions
-from pixeltrail.web.dashboard import import_jobs
-from pixeltrail.web.dashboard.import_uploads import imports_dir
+from pixeltrail.web.dashboard.contacts import import_jobs
+from pixeltrail.web.dashboard.contacts.import_uploads import imports_dir
 
 from ..server.conftest import eventually
 from .conftest import Site, User

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 
 from sqlalchemy import func, select, text
 
-from pixeltrail.platform.contacts import create_contact
+from pixeltrail.platform.contacts.contacts import create_contact
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import contacts
-from pixeltrail.web.dashboard.import_uploads import imports_dir, mark_started
+from pixeltrail.web.dashboard.contacts.import_uploads import imports_dir, mark_started
 
 from ..server.conftest import eventually
 from .conftest import Site, User

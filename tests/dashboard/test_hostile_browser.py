@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import update
 
-from pixeltrail.platform.users import user_by_email
+from pixeltrail.platform.accounts.users import user_by_email
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import contacts
 from pixeltrail.tracking.hits import Hit, new_event_id

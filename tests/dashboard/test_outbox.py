@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, update
 
-from pixeltrail.platform.accounts import create_account, create_api_key
+from pixeltrail.platform.accounts.accounts import create_account, create_api_key
+from pixeltrail.platform.accounts.users import user_by_email
+from pixeltrail.platform.campaigns.scheduler import schedule_due
 from pixeltrail.platform.ids import now_ms
-from pixeltrail.platform.scheduler import schedule_due
-from pixeltrail.platform.users import user_by_email
 from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import mailboxes, messages

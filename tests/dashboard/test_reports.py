@@ -11,8 +11,8 @@ import re
 import httpx
 from sqlalchemy import update
 
-from pixeltrail.platform.accounts import create_account, create_api_key
-from pixeltrail.platform.users import user_by_email
+from pixeltrail.platform.accounts.accounts import create_account, create_api_key
+from pixeltrail.platform.accounts.users import user_by_email
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import accounts, campaigns, contacts
 from pixeltrail.tracking.hits import Hit, new_event_id

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from pixeltrail.platform.accounts.users import set_role, user_by_email
 from pixeltrail.platform.errors import Conflict, Forbidden, PlatformError
-from pixeltrail.platform.users import set_role, user_by_email
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import accounts, api_keys, invites, users, webhook_endpoints
 

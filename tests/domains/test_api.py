@@ -213,7 +213,7 @@ def test_keys_are_required(api: Api) -> None:
 def test_an_instance_without_a_hostname_cannot_take_domains(api: Api) -> None:
     from dataclasses import replace
 
-    from pixeltrail.platform.domains import add_domain
+    from pixeltrail.platform.domains.domains import add_domain
     from pixeltrail.platform.errors import Conflict
 
     alice = api.account("alice@acme.example")

@@ -6,15 +6,15 @@ import pytest
 from sqlalchemy import Engine, update
 
 from pixeltrail.config import ConfigError, Settings
-from pixeltrail.platform.accounts import create_account
-from pixeltrail.platform.dns_check import CnameResolver, parse_servers
-from pixeltrail.platform.domain_checks import (
+from pixeltrail.platform.accounts.accounts import create_account
+from pixeltrail.platform.domains.checks import (
     VERIFIED_EVERY_MS,
     due_domains,
     recheck_domains,
     verify_domain,
 )
-from pixeltrail.platform.domains import (
+from pixeltrail.platform.domains.dns_check import CnameResolver, parse_servers
+from pixeltrail.platform.domains.domains import (
     FAILED,
     PENDING,
     VERIFIED,

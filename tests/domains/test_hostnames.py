@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pixeltrail.platform.domains import normalize_hostname
+from pixeltrail.platform.domains.domains import normalize_hostname
 from pixeltrail.platform.errors import Invalid
 
 

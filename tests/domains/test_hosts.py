@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine, update
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.accounts import create_account
-from pixeltrail.platform.dns_check import CnameResolver
-from pixeltrail.platform.domains import (
+from pixeltrail.platform.accounts.accounts import create_account
+from pixeltrail.platform.domains.dns_check import CnameResolver
+from pixeltrail.platform.domains.domains import (
     VERIFIED,
     TrackingDomain,
     add_domain,

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.accounts import create_account
-from pixeltrail.platform.dns_check import CnameResolver
-from pixeltrail.platform.domain_checks import recheck_domains, verify_domain
-from pixeltrail.platform.domains import (
+from pixeltrail.platform.accounts.accounts import create_account
+from pixeltrail.platform.domains.checks import recheck_domains, verify_domain
+from pixeltrail.platform.domains.dns_check import CnameResolver
+from pixeltrail.platform.domains.domains import (
     FAILED,
     VERIFIED,
     TrackingDomain,
@@ -19,8 +19,8 @@ from pixeltrail.platform.domains import (
     served_hostnames,
     tracking_base_url,
 )
+from pixeltrail.platform.domains.hostnames import is_loopback_host
 from pixeltrail.platform.errors import Conflict, Invalid
-from pixeltrail.platform.hostnames import is_loopback_host
 from pixeltrail.store.db import write_transaction
 from pixeltrail.web.hosts import AllowedHosts
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.accounts import create_account
-from pixeltrail.platform.domains import get_domain, tracking_base_url
+from pixeltrail.platform.accounts.accounts import create_account
+from pixeltrail.platform.domains.domains import get_domain, tracking_base_url
 from pixeltrail.store.db import write_transaction
 from pixeltrail.tracking.keys import KeyRing
 from pixeltrail.tracking.links import LinkBuilder

@@ -13,10 +13,10 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, select
 
-from pixeltrail.platform.accounts import create_account
-from pixeltrail.platform.report_activity import link_report, timeline
-from pixeltrail.platform.report_contacts import contacts_page
-from pixeltrail.platform.reports import campaign_summary
+from pixeltrail.platform.accounts.accounts import create_account
+from pixeltrail.platform.reports.activity import link_report, timeline
+from pixeltrail.platform.reports.contacts import contacts_page
+from pixeltrail.platform.reports.summary import campaign_summary
 from pixeltrail.store.db import _alembic_config, upgrade, write_transaction
 from pixeltrail.store.events import insert_events
 from pixeltrail.store.report_aggregates import TABLES, reason_label, rebuild_reports

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pixeltrail.platform.errors import NotFound
-from pixeltrail.platform.reports import campaign_summary
+from pixeltrail.platform.reports.summary import campaign_summary
 
 from ..api.conftest import Api, Tenant
 from .conftest import OUTLOOK, SAFARI, SENT, Campaign, H, make_campaign

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
 from pixeltrail.cli import main
-from pixeltrail.platform.report_activity import link_report, timeline
-from pixeltrail.platform.report_contacts import contacts_page
-from pixeltrail.platform.reports import campaign_summary
+from pixeltrail.platform.reports.activity import link_report, timeline
+from pixeltrail.platform.reports.contacts import contacts_page
+from pixeltrail.platform.reports.summary import campaign_summary
 from pixeltrail.recording.retention import RetentionLoop
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.event_retention import purge_expired_events

@@ -13,8 +13,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine, select
 
 from pixeltrail.config import Settings
+from pixeltrail.platform.campaigns.scheduler import schedule_due
 from pixeltrail.platform.ids import now_ms
-from pixeltrail.platform.scheduler import schedule_due
 from pixeltrail.sending.worker import SendWorker
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import contacts, messages

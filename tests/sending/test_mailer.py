@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from pixeltrail.platform.smtp_urls import SmtpEndpoint
+from pixeltrail.platform.mail.smtp_urls import SmtpEndpoint
 from pixeltrail.sending.mailers import DeliveryError, SmtpMailer
 
 from ..server.conftest import free_port

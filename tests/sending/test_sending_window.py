@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from pixeltrail.platform.sending_window import SendingWindow
+from pixeltrail.platform.campaigns.sending_window import SendingWindow
 
 
 def _ms(text: str, tz: str = "UTC") -> int:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from pixeltrail.platform.campaigns.templates import render, validate_template
 from pixeltrail.platform.errors import Invalid
-from pixeltrail.platform.templates import render, validate_template
 from pixeltrail.sending.plaintext import html_to_text, tidy
 from pixeltrail.sending.text_template import text_template
 

@@ -7,8 +7,8 @@ from sqlalchemy import Engine, select
 from starlette.applications import Starlette
 
 from pixeltrail.config import Settings
+from pixeltrail.platform.campaigns.scheduler import schedule_due
 from pixeltrail.platform.ids import now_ms
-from pixeltrail.platform.scheduler import schedule_due
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import enrollments, messages, suppressions
 from pixeltrail.tracking.links import LinkBuilder

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from pixeltrail.config import Settings
+from pixeltrail.platform.campaigns.scheduler import DAY_MS, schedule_due
 from pixeltrail.platform.ids import now_ms
-from pixeltrail.platform.mailboxes import secret_box
-from pixeltrail.platform.scheduler import DAY_MS, schedule_due
-from pixeltrail.platform.webhooks import create_endpoint
+from pixeltrail.platform.mail.mailboxes import secret_box
+from pixeltrail.platform.webhooks.endpoints import create_endpoint
 from pixeltrail.recording.flusher import record_hits
 from pixeltrail.sending.worker import CONCURRENCY, SendWorker, claim, mark_sending, reconcile
 from pixeltrail.store.db import write_transaction

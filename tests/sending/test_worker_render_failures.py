@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from pixeltrail.config import Settings
+from pixeltrail.platform.campaigns.scheduler import schedule_due
 from pixeltrail.platform.ids import now_ms
-from pixeltrail.platform.scheduler import schedule_due
 from pixeltrail.sending.worker import SENDING_LEASE_MS, SendWorker
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import contacts, enrollments, messages

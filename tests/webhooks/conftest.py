@@ -27,11 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, insert, select
 
-from pixeltrail.platform.accounts import create_account
+from pixeltrail.platform.accounts.accounts import create_account
 from pixeltrail.platform.ids import new_id, now_ms
 from pixeltrail.platform.secretbox import SecretBox
-from pixeltrail.platform.webhook_delivery import WebhookDeliverer
-from pixeltrail.platform.webhooks import Endpoint, create_endpoint
+from pixeltrail.platform.webhooks.delivery import WebhookDeliverer
+from pixeltrail.platform.webhooks.endpoints import Endpoint, create_endpoint
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import (
     campaign_steps,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from pixeltrail.platform.secretbox import SecretBox
-from pixeltrail.platform.webhook_delivery import WebhookDeliverer
+from pixeltrail.platform.webhooks.delivery import WebhookDeliverer
 from pixeltrail.store.schema import webhook_endpoints
 from pixeltrail.web.api.app import mounted_api
 

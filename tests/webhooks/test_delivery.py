@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pixeltrail.platform.secretbox import SecretBox
-from pixeltrail.platform.webhooks import send_test
+from pixeltrail.platform.webhooks.endpoints import send_test
 from pixeltrail.store.db import write_transaction
 from pixeltrail.tracking.keys import KeyRing
 

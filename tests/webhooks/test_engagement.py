@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pixeltrail.platform.webhook_events import (
+from pixeltrail.platform.webhooks.events import (
     SETTLE_MS,
     enqueue,
     enqueue_contact_unsubscribed,

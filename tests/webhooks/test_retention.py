@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert
 
-from pixeltrail.platform.accounts import update_account
-from pixeltrail.platform.webhook_retention import purge_old_deliveries
+from pixeltrail.platform.accounts.accounts import update_account
+from pixeltrail.platform.webhooks.retention import purge_old_deliveries
 from pixeltrail.recording.retention import RetentionLoop
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import webhook_deliveries
@@ -68,7 +68,7 @@ def test_the_hourly_retention_loop_purges_the_logs_too(world: World) -> None:
 
 
 def test_large_logs_go_in_several_batches(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pixeltrail.platform.webhook_retention.BATCH", 10)
+    monkeypatch.setattr("pixeltrail.platform.webhooks.retention.BATCH", 10)
     endpoint, _ = world.endpoint("https://hooks.example/a", ["message.opened"])
     for n in range(25):
         _delivery(world, endpoint.id, world.account_id, f"old{n}", 100, "delivered")

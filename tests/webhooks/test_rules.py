@@ -7,14 +7,14 @@ import base64
 import pytest
 
 from pixeltrail.platform.errors import Invalid
-from pixeltrail.platform.webhook_delivery import sign
-from pixeltrail.platform.webhook_urls import (
+from pixeltrail.platform.webhooks.delivery import sign
+from pixeltrail.platform.webhooks.endpoints import check_event_types, new_signing_secret
+from pixeltrail.platform.webhooks.urls import (
     UnsafeAddress,
     check_endpoint_url,
     checked_addresses,
     pinned_target,
 )
-from pixeltrail.platform.webhooks import check_event_types, new_signing_secret
 
 
 def test_signature_matches_the_published_test_vector() -> None:

@@ -10,7 +10,7 @@ import httpx
 from click.testing import CliRunner
 
 from pixeltrail.cli import main
-from pixeltrail.platform.accounts import create_account
+from pixeltrail.platform.accounts.accounts import create_account
 from pixeltrail.store.db import write_transaction
 
 from ..conftest import SECRET

@@ -7,8 +7,8 @@ import json
 import click
 
 from pixeltrail.commands.common import account_option, open_engine, resolve_account
-from pixeltrail.platform.accounts import create_account, get_account
-from pixeltrail.platform.users import ROLES, set_password, set_role_by_email
+from pixeltrail.platform.accounts.accounts import create_account, get_account
+from pixeltrail.platform.accounts.users import ROLES, set_password, set_role_by_email
 from pixeltrail.store.db import write_transaction
 
 

@@ -17,17 +17,17 @@ from pixeltrail.commands.common import (
     resolve_account,
     settings,
 )
-from pixeltrail.platform.campaign_input import CampaignIn, parse_input
-from pixeltrail.platform.campaign_lifecycle import enroll_contacts, launch, pause, resume
-from pixeltrail.platform.campaign_settings import get_settings, update_settings
-from pixeltrail.platform.campaigns import (
+from pixeltrail.platform.campaigns.campaigns import (
     STATUSES,
     Campaign,
     create_campaign,
     get_campaign,
     list_campaigns,
 )
-from pixeltrail.platform.mailboxes import DEFAULT_DAILY_LIMIT, create_mailbox, list_mailboxes
+from pixeltrail.platform.campaigns.input import CampaignIn, parse_input
+from pixeltrail.platform.campaigns.lifecycle import enroll_contacts, launch, pause, resume
+from pixeltrail.platform.campaigns.settings import get_settings, update_settings
+from pixeltrail.platform.mail.mailboxes import DEFAULT_DAILY_LIMIT, create_mailbox, list_mailboxes
 from pixeltrail.store.db import write_transaction
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -13,11 +13,16 @@ from typing import Any
 import click
 
 from pixeltrail.commands.common import account_option, fail, open_engine, resolve_account
-from pixeltrail.platform.contact_import import save_contacts
-from pixeltrail.platform.contacts import create_contact, list_contacts
-from pixeltrail.platform.csv_export import export_contacts_csv
-from pixeltrail.platform.csv_import import MAX_BYTES, Progress, check_contacts_csv
-from pixeltrail.platform.suppressions import REASONS, list_suppressions, suppress, unsuppress
+from pixeltrail.platform.contacts.contacts import create_contact, list_contacts
+from pixeltrail.platform.contacts.csv_export import export_contacts_csv
+from pixeltrail.platform.contacts.csv_import import MAX_BYTES, Progress, check_contacts_csv
+from pixeltrail.platform.contacts.imports import save_contacts
+from pixeltrail.platform.contacts.suppressions import (
+    REASONS,
+    list_suppressions,
+    suppress,
+    unsuppress,
+)
 from pixeltrail.store.db import write_transaction
 
 NOTHING = "nothing was imported"

@@ -8,9 +8,9 @@ import sys
 import click
 
 from pixeltrail.commands.common import account_option, open_engine, resolve_account, settings
-from pixeltrail.platform.dns_check import CnameResolver
-from pixeltrail.platform.domain_checks import verify_domain
-from pixeltrail.platform.domains import (
+from pixeltrail.platform.domains.checks import verify_domain
+from pixeltrail.platform.domains.dns_check import CnameResolver
+from pixeltrail.platform.domains.domains import (
     VERIFIED,
     TrackingDomain,
     add_domain,

@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 import click
 
 from pixeltrail.commands.common import account_option, fail, open_engine, resolve_account
-from pixeltrail.platform.report_activity import link_report
-from pixeltrail.platform.report_contacts import (
+from pixeltrail.platform.reports.activity import link_report
+from pixeltrail.platform.reports.contacts import (
     all_contact_rows,
     contacts_page,
     write_contacts_csv,
 )
-from pixeltrail.platform.reports import campaign_of, campaign_summary
+from pixeltrail.platform.reports.summary import campaign_of, campaign_summary
 
 CONTACTS_SHOWN = 50
 LINKS_SHOWN = 10

@@ -8,8 +8,7 @@ import click
 
 from pixeltrail.commands.common import account_option, open_engine, resolve_account, settings
 from pixeltrail.platform.secretbox import SecretBox
-from pixeltrail.platform.webhook_events import EVENT_TYPES
-from pixeltrail.platform.webhooks import (
+from pixeltrail.platform.webhooks.endpoints import (
     DELIVERY_STATUSES,
     Delivery,
     Endpoint,
@@ -20,6 +19,7 @@ from pixeltrail.platform.webhooks import (
     retry_delivery,
     send_test,
 )
+from pixeltrail.platform.webhooks.events import EVENT_TYPES
 from pixeltrail.store.db import write_transaction
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")

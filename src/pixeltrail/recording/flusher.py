@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
-from pixeltrail.platform.webhook_events import enqueue_engagement
+from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.recording.spool import Spool, read_segment
 from pixeltrail.store.db import upgrade, write_transaction
 from pixeltrail.store.events import (

@@ -1,5 +1,5 @@
 """The retention loop: every hour, the background process purges events past their retention,
-and webhook delivery logs past theirs (platform/webhook_retention.py)."""
+and webhook delivery logs past theirs (platform/webhooks/retention.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 
 from sqlalchemy import Engine
 
-from pixeltrail.platform.webhook_retention import purge_old_deliveries
+from pixeltrail.platform.webhooks.retention import purge_old_deliveries
 from pixeltrail.store.event_retention import purge_expired_events
 
 log = logging.getLogger("pixeltrail.retention")

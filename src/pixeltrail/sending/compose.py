@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, select
 
+from pixeltrail.platform.campaigns.templates import render_with_context, template_context
 from pixeltrail.platform.errors import PlatformError
-from pixeltrail.platform.templates import render_with_context, template_context
 from pixeltrail.sending.claims import Claimed
 from pixeltrail.sending.mime import Envelope, UnsendableAddress, build_message
 from pixeltrail.sending.outcomes import Outcome

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import Connection, Engine
 
 from pixeltrail.platform.ids import now_ms
-from pixeltrail.platform.webhook_events import MESSAGE_SENT, subscribers
+from pixeltrail.platform.webhooks.events import MESSAGE_SENT, subscribers
 from pixeltrail.sending.claims import LEASE_RENEWAL_MS, Claimed, mark_sending
 from pixeltrail.sending.outcomes import Outcome, record_outcomes
 from pixeltrail.store.db import SQLITE_BEGIN

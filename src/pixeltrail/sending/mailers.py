@@ -16,8 +16,8 @@ from typing import Protocol, TypeVar
 import aiosmtplib
 
 from pixeltrail.platform.address_policy import Resolver, UnsafeAddress, resolve
-from pixeltrail.platform.mail_servers import mail_server_addresses
-from pixeltrail.platform.smtp_urls import SmtpEndpoint
+from pixeltrail.platform.mail.servers import mail_server_addresses
+from pixeltrail.platform.mail.smtp_urls import SmtpEndpoint
 
 _T = TypeVar("_T")
 

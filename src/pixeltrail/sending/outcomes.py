@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from pixeltrail.platform.suppressions import suppress
-from pixeltrail.platform.webhook_events import enqueue_messages_sent
+from pixeltrail.platform.contacts.suppressions import suppress
+from pixeltrail.platform.webhooks.events import enqueue_messages_sent
 from pixeltrail.sending.claims import Claimed
 from pixeltrail.store.schema import contacts, enrollments, messages
 

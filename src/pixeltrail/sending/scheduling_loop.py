@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.scheduler import finish_campaigns, schedule_due
+from pixeltrail.platform.campaigns.scheduler import finish_campaigns, schedule_due
 from pixeltrail.store.db import write_transaction
 
 log = logging.getLogger("pixeltrail.scheduler")

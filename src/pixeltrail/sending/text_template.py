@@ -26,8 +26,8 @@ from functools import lru_cache
 
 from jinja2 import TemplateSyntaxError
 
+from pixeltrail.platform.campaigns.templates import template_tokens, validate_template
 from pixeltrail.platform.errors import Invalid
-from pixeltrail.platform.templates import template_tokens, validate_template
 from pixeltrail.sending.plaintext import TextParser, tidy
 
 _FIRST, _LAST = 0xE000, 0xF8FF  # the private use area: placeholders, one per tag

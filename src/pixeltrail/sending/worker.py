@@ -26,8 +26,8 @@ from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.ids import now_ms
-from pixeltrail.platform.mailboxes import mailbox_endpoint
-from pixeltrail.platform.smtp_urls import SmtpEndpoint
+from pixeltrail.platform.mail.mailboxes import mailbox_endpoint
+from pixeltrail.platform.mail.smtp_urls import SmtpEndpoint
 from pixeltrail.sending.claims import (
     BATCH,
     SENDING_LEASE_MS,

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.dns_check import CnameResolver
+from pixeltrail.platform.domains.dns_check import CnameResolver
 from pixeltrail.platform.secretbox import SecretBox
-from pixeltrail.platform.webhook_delivery import WebhookDeliverer
+from pixeltrail.platform.webhooks.delivery import WebhookDeliverer
 from pixeltrail.recording.background import (
     NOT_RUNNING,
     STALE_AFTER,

@@ -28,10 +28,10 @@ from urllib.parse import parse_qs
 from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.dns_check import CnameResolver
-from pixeltrail.platform.domain_checks import recheck_domains
-from pixeltrail.platform.domains import served_domains
-from pixeltrail.platform.hostnames import is_local_name
+from pixeltrail.platform.domains.checks import recheck_domains
+from pixeltrail.platform.domains.dns_check import CnameResolver
+from pixeltrail.platform.domains.domains import served_domains
+from pixeltrail.platform.domains.hostnames import is_local_name
 from pixeltrail.tracking.tokens import ANY_ACCOUNT, account_tag
 
 log = logging.getLogger("pixeltrail.hosts")

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from pixeltrail.platform.unsubscribe import masked, recipient_of, unsubscribe
+from pixeltrail.platform.contacts.unsubscribe import masked, recipient_of, unsubscribe
 from pixeltrail.store.db import write_transaction
 from pixeltrail.tracking.tokens import InvalidToken, TokenSigner
 

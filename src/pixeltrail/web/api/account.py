@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from pixeltrail.platform.accounts import get_account, update_account
+from pixeltrail.platform.accounts.accounts import get_account, update_account
 from pixeltrail.web.api.deps import AccountId, Conn
 
 router = APIRouter(tags=["account"])

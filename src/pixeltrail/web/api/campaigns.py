@@ -7,22 +7,22 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from pixeltrail.platform.campaign_input import (
+from pixeltrail.platform.campaigns.campaigns import (
+    create_campaign,
+    get_campaign,
+    list_campaigns,
+    update_campaign,
+)
+from pixeltrail.platform.campaigns.input import (
     CampaignIn,
     CampaignPatch,
     ContactIds,
     LaunchIn,
     SettingsPatch,
 )
-from pixeltrail.platform.campaign_lifecycle import enroll_contacts, launch, pause, resume
-from pixeltrail.platform.campaign_settings import get_settings, update_settings
-from pixeltrail.platform.campaigns import (
-    create_campaign,
-    get_campaign,
-    list_campaigns,
-    update_campaign,
-)
-from pixeltrail.platform.reports import campaign_summary
+from pixeltrail.platform.campaigns.lifecycle import enroll_contacts, launch, pause, resume
+from pixeltrail.platform.campaigns.settings import get_settings, update_settings
+from pixeltrail.platform.reports.summary import campaign_summary
 from pixeltrail.web.api.deps import AccountId, Conn
 from pixeltrail.web.api.reports import Summary
 

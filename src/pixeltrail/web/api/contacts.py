@@ -20,18 +20,18 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from pixeltrail.platform.contact_import import ImportResult, save_contacts
-from pixeltrail.platform.contacts import (
+from pixeltrail.platform.contacts.contacts import (
     create_contact,
     delete_contact,
     get_contact,
     list_contacts,
     update_contact,
 )
-from pixeltrail.platform.csv_export import export_contacts_csv
-from pixeltrail.platform.csv_import import check_contacts_csv
+from pixeltrail.platform.contacts.csv_export import export_contacts_csv
+from pixeltrail.platform.contacts.csv_import import check_contacts_csv
+from pixeltrail.platform.contacts.imports import ImportResult, save_contacts
+from pixeltrail.platform.contacts.suppressions import list_suppressions, suppress, unsuppress
 from pixeltrail.platform.errors import Invalid, PlatformError
-from pixeltrail.platform.suppressions import list_suppressions, suppress, unsuppress
 from pixeltrail.store.db import write_transaction
 from pixeltrail.web.api.deps import account_id, connection, engine_of
 

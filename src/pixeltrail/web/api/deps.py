@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.accounts import authenticate_key, record_key_use
+from pixeltrail.platform.accounts.accounts import authenticate_key, record_key_use
 from pixeltrail.platform.errors import Unauthorized
 from pixeltrail.store.db import SQLITE_BEGIN, write_transaction
 

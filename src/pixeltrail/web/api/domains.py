@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from pixeltrail.platform.dns_check import CnameResolver
-from pixeltrail.platform.domain_checks import verify_domain
-from pixeltrail.platform.domains import (
+from pixeltrail.platform.domains.checks import verify_domain
+from pixeltrail.platform.domains.dns_check import CnameResolver
+from pixeltrail.platform.domains.domains import (
     VERIFIED,
     add_domain,
     delete_domain,

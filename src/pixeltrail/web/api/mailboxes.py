@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from pixeltrail.platform.mailboxes import (
+from pixeltrail.platform.mail.mailboxes import (
     DEFAULT_DAILY_LIMIT,
     MAX_DAILY_LIMIT,
     create_mailbox,
@@ -16,7 +16,7 @@ from pixeltrail.platform.mailboxes import (
     list_mailboxes,
     update_mailbox,
 )
-from pixeltrail.platform.smtp_urls import MAX_URL_LENGTH
+from pixeltrail.platform.mail.smtp_urls import MAX_URL_LENGTH
 from pixeltrail.web.api.deps import AccountId, Conn, SettingsDep
 
 router = APIRouter(tags=["mailboxes"])

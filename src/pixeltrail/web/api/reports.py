@@ -1,6 +1,6 @@
 """GET /campaigns/{id}/report[...]: a campaign's summary, contacts, links and timeline.
 
-The numbers and their definitions are platform/reports.py's; another account's campaign id
+The numbers and their definitions are platform/reports/summary.py's; another account's campaign id
 answers 404 exactly like a missing one.
 """
 
@@ -12,9 +12,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from pixeltrail.platform.report_activity import link_report, timeline
-from pixeltrail.platform.report_contacts import contacts_page, write_contacts_csv
-from pixeltrail.platform.reports import campaign_summary
+from pixeltrail.platform.reports.activity import link_report, timeline
+from pixeltrail.platform.reports.contacts import contacts_page, write_contacts_csv
+from pixeltrail.platform.reports.summary import campaign_summary
 from pixeltrail.web.api.deps import AccountId, Conn
 
 router = APIRouter(tags=["reports"])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from pixeltrail.platform.secretbox import SecretBox
-from pixeltrail.platform.webhooks import (
+from pixeltrail.platform.webhooks.endpoints import (
     create_endpoint,
     delete_endpoint,
     get_endpoint,

@@ -13,16 +13,12 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pixeltrail.config import Settings
-from pixeltrail.web.dashboard import (
-    account_settings,
-    auth,
-    campaigns,
-    contacts,
-    domains,
-    outbox,
-    reports,
-)
+from pixeltrail.web.dashboard import auth, domains, outbox
+from pixeltrail.web.dashboard.campaigns import campaigns
+from pixeltrail.web.dashboard.contacts import contacts
 from pixeltrail.web.dashboard.pages import error_page, not_found
+from pixeltrail.web.dashboard.reports import reports
+from pixeltrail.web.dashboard.settings import account
 from pixeltrail.web.dashboard.throttle import SignInThrottle
 from pixeltrail.web.slash_redirects import redirect_slashes_here
 
@@ -32,7 +28,7 @@ STATIC = Path(__file__).parent / "static"
 ROUTES: list[BaseRoute] = [
     *auth.routes,
     *campaigns.routes,
-    *account_settings.routes,
+    *account.routes,
     *contacts.routes,
     *domains.routes,
     *reports.routes,

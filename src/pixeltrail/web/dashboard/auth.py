@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import RedirectResponse, Response
 
-from pixeltrail.platform.addresses import normalize_email
-from pixeltrail.platform.errors import Invalid, NotFound, PlatformError, Unauthorized
-from pixeltrail.platform.users import (
+from pixeltrail.platform.accounts.users import (
     User,
     accept_invite,
     check_password,
@@ -16,6 +14,8 @@ from pixeltrail.platform.users import (
     pending_invite,
     sign_up_first,
 )
+from pixeltrail.platform.contacts.addresses import normalize_email
+from pixeltrail.platform.errors import Invalid, NotFound, PlatformError, Unauthorized
 from pixeltrail.web.client_ip import ClientAddress
 from pixeltrail.web.dashboard.pages import HEADERS, Ctx, page, public_page, route
 from pixeltrail.web.dashboard.sessions import (

@@ -7,18 +7,18 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixeltrail.platform.accounts import get_account
-from pixeltrail.platform.dns_check import CnameResolver
-from pixeltrail.platform.domain_checks import verify_domain
-from pixeltrail.platform.domains import (
+from pixeltrail.platform.accounts.accounts import get_account
+from pixeltrail.platform.domains.checks import verify_domain
+from pixeltrail.platform.domains.dns_check import CnameResolver
+from pixeltrail.platform.domains.domains import (
     VERIFIED,
     add_domain,
     delete_domain,
     get_domain,
     list_domains,
 )
+from pixeltrail.platform.domains.hostnames import is_loopback_host
 from pixeltrail.platform.errors import PlatformError
-from pixeltrail.platform.hostnames import is_loopback_host
 from pixeltrail.web.dashboard.pages import Ctx, page, route
 
 

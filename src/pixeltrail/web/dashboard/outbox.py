@@ -20,9 +20,9 @@ from pathlib import Path
 
 from starlette.responses import HTMLResponse, Response
 
-from pixeltrail.platform.accounts import get_account
+from pixeltrail.platform.accounts.accounts import get_account
 from pixeltrail.platform.errors import NotFound
-from pixeltrail.platform.outbox import OutboxMessage, get_outbox_message, list_outbox
+from pixeltrail.platform.mail.outbox import OutboxMessage, get_outbox_message, list_outbox
 from pixeltrail.web.dashboard.pages import Ctx, page, route
 
 PER_PAGE = 50

@@ -32,9 +32,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.csv_import import text_encoding
+from pixeltrail.platform.accounts.users import Session, session_of
+from pixeltrail.platform.contacts.csv_import import text_encoding
 from pixeltrail.platform.errors import Invalid, NotFound, PlatformError
-from pixeltrail.platform.users import Session, session_of
 from pixeltrail.store.db import write_transaction
 from pixeltrail.web.dashboard.sessions import (
     COOKIE,
@@ -197,7 +197,7 @@ def page(handler: Handler) -> Endpoint:
 
 
 def owner_page(handler: Handler) -> Endpoint:
-    """A page for the account's owners (platform/users.py): members get a 403 page."""
+    """A page for the account's owners (platform/accounts/users.py): members get a 403 page."""
     return _endpoint(handler, public=False, upload_limit=FORM_PART_SIZE, owners_only=True)
 
 

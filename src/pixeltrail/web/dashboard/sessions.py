@@ -7,7 +7,7 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixeltrail.platform.users import SESSION_DAYS
+from pixeltrail.platform.accounts.users import SESSION_DAYS
 
 COOKIE = "pt_session"
 FLASH_COOKIE = "pt_flash"

@@ -1,0 +1,1 @@
+"""Accounts and the people who sign in to them."""

@@ -1,0 +1,1 @@
+"""Campaigns: their steps and templates, settings, lifecycle, enrolled contacts and scheduling."""

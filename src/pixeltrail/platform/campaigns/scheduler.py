@@ -1,0 +1,253 @@
+"""The scheduler: turns due steps of active campaigns into messages with a send time.
+
+It looks only a short horizon ahead, so a step stays "not yet scheduled" until shortly
+before it is due and picks up setting changes made until then. Each message row carries a
+snapshot of the tracking settings and tracking base it was scheduled with. A contact's next
+step is scheduled only once the previous message to them was sent: its delay counts from
+that send. Suppressed contacts leave every sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+
+from pixeltrail.config import Settings
+from pixeltrail.platform.campaigns.sending_window import SendingWindow
+from pixeltrail.platform.domains.domains import get_domain, tracking_base_url
+from pixeltrail.platform.errors import PlatformError
+from pixeltrail.platform.ids import now_ms
+from pixeltrail.store.schema import (
+    accounts,
+    campaign_steps,
+    campaigns,
+    contacts,
+    enrollments,
+    mailboxes,
+    messages,
+    suppressions,
+)
+from pixeltrail.tracking.tokens import new_message_id
+
+log = logging.getLogger("pixeltrail.scheduler")
+
+HORIZON_MS = 15 * 60 * 1000
+DAY_MS = 86_400_000
+# A scheduled message whose time passed this long ago (campaign paused, worker down) is
+# planned again inside the window rather than sent at an odd hour.
+STALE_MS = 10 * 60 * 1000
+PENDING = ("scheduled", "claimed", "sending")
+
+
+@dataclass
+class _Caps:
+    """Messages counted per (mailbox or campaign, local day) while scheduling."""
+
+    conn: Connection
+    counts: dict[tuple[str, str, int], int] = field(default_factory=dict)
+
+    def used(self, kind: str, key: str, day: tuple[int, int]) -> int:
+        slot = (kind, key, day[0])
+        if slot not in self.counts:
+            column = messages.c.mailbox_id if kind == "mailbox" else messages.c.campaign_id
+            self.counts[slot] = int(
+                self.conn.execute(
+                    select(func.count())
+                    .select_from(messages)
+                    .where(
+                        column == key,
+                        messages.c.send_at_ms >= day[0],
+                        messages.c.send_at_ms < day[1],
+                        messages.c.status.in_(("scheduled", "claimed", "sending", "sent")),
+                    )
+                ).scalar_one()
+            )
+        return self.counts[slot]
+
+    def take(self, kind: str, key: str, day: tuple[int, int]) -> None:
+        self.counts[(kind, key, day[0])] = self.used(kind, key, day) + 1
+
+
+def tracking_base(conn: Connection, campaign: Any, settings: Settings) -> str:
+    """Where this campaign's links and pixel point: its served domain, else the instance."""
+    if campaign.tracking_domain_id is not None:
+        try:
+            domain = get_domain(conn, campaign.account_id, campaign.tracking_domain_id)
+            return tracking_base_url(domain, settings)
+        except PlatformError:
+            log.warning("campaign %s: its tracking domain is gone or unverified", campaign.id)
+    return tracking_base_url(None, settings)
+
+
+def _send_time(
+    window: SendingWindow, earliest: int, caps: _Caps, mailbox: Any, campaign_id: str
+) -> int:
+    at = window.next_open(earliest)
+    for _ in range(60):  # at most two months of full days ahead
+        day = window.day_of(at)
+        full = caps.used("mailbox", mailbox.id, day) >= mailbox.daily_limit or (
+            window.daily_cap is not None
+            and caps.used("campaign", campaign_id, day) >= window.daily_cap
+        )
+        if not full:
+            return at
+        at = window.next_open(day[1])
+    return at
+
+
+def _replan_stale(conn: Connection, campaign: Any, window: SendingWindow, now: int) -> None:
+    stale = conn.execute(
+        select(messages.c.id).where(
+            messages.c.campaign_id == campaign.id,
+            messages.c.status == "scheduled",
+            messages.c.send_at_ms < now - STALE_MS,
+        )
+    ).all()
+    if stale:
+        conn.execute(
+            update(messages)
+            .where(messages.c.id.in_([r.id for r in stale]))
+            .values(send_at_ms=window.next_open(now))
+        )
+
+
+def schedule_due(conn: Connection, settings: Settings, now: int | None = None) -> int:
+    """Schedule every step due within the horizon; returns how many messages were created."""
+    now = now_ms() if now is None else now
+    created = 0
+    caps = _Caps(conn)
+    active = conn.execute(
+        select(campaigns, accounts.c.timezone.label("account_timezone"))
+        .join(accounts, accounts.c.id == campaigns.c.account_id)
+        .where(campaigns.c.status == "active")
+    ).all()
+    for campaign in active:
+        window = SendingWindow.from_schedule(campaign.schedule or {}, campaign.account_timezone)
+        _replan_stale(conn, campaign, window, now)
+        created += _schedule_campaign(conn, settings, campaign, window, caps, now)
+    return created
+
+
+def _schedule_campaign(
+    conn: Connection,
+    settings: Settings,
+    campaign: Any,
+    window: SendingWindow,
+    caps: _Caps,
+    now: int,
+) -> int:
+    # The row lock settings changes take (FOR UPDATE on PostgreSQL; SQLite has one writer):
+    # the settings snapshot is the current one and their counts of unscheduled steps exact.
+    campaign = conn.execute(
+        select(campaigns).where(campaigns.c.id == campaign.id).with_for_update()
+    ).one()
+    if campaign.status != "active":
+        return 0
+    steps = conn.execute(
+        select(campaign_steps)
+        .where(campaign_steps.c.campaign_id == campaign.id)
+        .order_by(campaign_steps.c.position)
+    ).all()
+    mailbox = conn.execute(select(mailboxes).where(mailboxes.c.id == campaign.mailbox_id)).one()
+    base = tracking_base(conn, campaign, settings)
+    start = max(campaign.start_at_ms or now, 0)
+    pending = {
+        r.contact_id
+        for r in conn.execute(
+            select(messages.c.contact_id).where(
+                messages.c.campaign_id == campaign.id, messages.c.status.in_(PENDING)
+            )
+        )
+    }
+    last_sent: dict[str, int] = defaultdict(int)
+    for r in conn.execute(
+        select(messages.c.contact_id, func.max(messages.c.sent_at_ms).label("at"))
+        .where(messages.c.campaign_id == campaign.id, messages.c.status == "sent")
+        .group_by(messages.c.contact_id)
+    ):
+        last_sent[r.contact_id] = r.at or 0
+    rows = conn.execute(
+        select(enrollments, contacts.c.do_not_track, suppressions.c.reason.label("suppressed"))
+        .join(contacts, contacts.c.id == enrollments.c.contact_id)
+        .outerjoin(
+            suppressions,
+            and_(
+                suppressions.c.account_id == contacts.c.account_id,
+                suppressions.c.email == contacts.c.email,
+            ),
+        )
+        .where(enrollments.c.campaign_id == campaign.id, enrollments.c.status == "active")
+    ).all()
+    created = 0
+    for row in rows:
+        if row.contact_id in pending:
+            continue
+        if row.suppressed is not None:
+            _set_enrollment(conn, campaign.id, row.contact_id, status="stopped")
+            continue
+        if row.next_step > len(steps):
+            _set_enrollment(conn, campaign.id, row.contact_id, status="finished")
+            continue
+        step = steps[row.next_step - 1]
+        previous = start if row.next_step == 1 else last_sent.get(row.contact_id, 0)
+        if not previous:
+            continue  # the previous step failed or was never sent: nothing to follow up
+        earliest = max(previous + step.delay_days * DAY_MS, now)
+        at = _send_time(window, earliest, caps, mailbox, campaign.id)
+        if at > now + HORIZON_MS:
+            continue
+        day = window.day_of(at)
+        caps.take("mailbox", mailbox.id, day)
+        caps.take("campaign", campaign.id, day)
+        tracked = not row.do_not_track
+        conn.execute(
+            messages.insert().values(
+                id=new_message_id(),
+                account_id=campaign.account_id,
+                campaign_id=campaign.id,
+                step_id=step.id,
+                contact_id=row.contact_id,
+                mailbox_id=mailbox.id,
+                status="scheduled",
+                send_at_ms=at,
+                track_opens=campaign.track_opens and tracked,
+                track_clicks=campaign.track_clicks and tracked,
+                track_text_links=campaign.track_text_links and tracked,
+                tracking_base_url=base,
+                attempts=0,
+                created_at_ms=now,
+            )
+        )
+        _set_enrollment(conn, campaign.id, row.contact_id, next_step=row.next_step + 1)
+        created += 1
+    return created
+
+
+def _set_enrollment(conn: Connection, campaign_id: str, contact_id: str, **values: Any) -> None:
+    conn.execute(
+        update(enrollments)
+        .where(enrollments.c.campaign_id == campaign_id, enrollments.c.contact_id == contact_id)
+        .values(**values)
+    )
+
+
+def finish_campaigns(conn: Connection) -> int:
+    """Active campaigns whose every contact is finished or stopped become finished."""
+    done = conn.execute(
+        select(campaigns.c.id).where(
+            campaigns.c.status == "active",
+            ~select(enrollments.c.contact_id)
+            .where(enrollments.c.campaign_id == campaigns.c.id, enrollments.c.status == "active")
+            .exists(),
+            ~select(messages.c.id)
+            .where(messages.c.campaign_id == campaigns.c.id, messages.c.status.in_(PENDING))
+            .exists(),
+        )
+    ).all()
+    for row in done:
+        conn.execute(update(campaigns).where(campaigns.c.id == row.id).values(status="finished"))
+    return len(done)

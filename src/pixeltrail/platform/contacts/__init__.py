@@ -1,0 +1,1 @@
+"""Contacts: the records, CSV in and out, names, addresses, suppressions and unsubscribing."""

@@ -1,0 +1,1 @@
+"""Custom tracking domains: hostnames, their DNS checks, and which are served."""

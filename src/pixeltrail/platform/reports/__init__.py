@@ -1,0 +1,1 @@
+"""Campaign reports: summary, per-contact rows, links and timeline."""

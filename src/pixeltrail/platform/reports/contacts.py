@@ -1,0 +1,240 @@
+"""Per-contact campaign reports: pages of contacts (by contact id) and the CSV export.
+
+A campaign's contacts here are those with at least one sent message of the campaign. Counts
+and first/last opens come from the report aggregates; the lists of clicks and of machine
+events from the events themselves, oldest first, at most LIST_LIMIT of each per contact (the
+counts are always complete). Definitions: see platform/reports/summary.py.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, not_, select
+
+from pixeltrail.platform.paging import check_limit, decode_cursor, encode_cursor
+from pixeltrail.platform.reports.summary import campaign_of, iso_utc
+from pixeltrail.store.schema import (
+    contacts,
+    events,
+    messages,
+    report_contact_links,
+    report_contacts,
+)
+from pixeltrail.store.schema import suppressions as sup
+from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN
+
+LIST_LIMIT = 100
+CHUNK = 1000
+# OWASP's CSV injection advice: a cell starting with one of these (or a full-width form) could
+# run as a formula in a spreadsheet, so it gets a leading '.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+CSV_COLUMNS = (
+    "contact_id",
+    "email",
+    "suppressed",
+    "first_opened_at",
+    "last_opened_at",
+    "open_count",
+    "proxy_open_count",
+    "click_count",
+    "clicked_links",
+    "machine_open_count",
+    "machine_click_count",
+)
+
+_m, _rl, _e = messages.c, report_contact_links.c, events.c
+# report_contacts columns, in the order the CSV reads them
+_COUNTS = (
+    "opens",
+    "proxy_opens",
+    "machine_opens",
+    "first_open_ms",
+    "last_open_ms",
+    "clicks",
+    "machine_clicks",
+)
+Person = tuple[str, str, str | None]  # contact id, email, suppression reason
+
+
+def escape_cell(value: str) -> str:
+    return f"'{value}" if value.startswith(FORMULA_START) else value
+
+
+def _recipients(campaign_id: str) -> Select[Any]:
+    """Ids of the contacts with a sent message of the campaign, in order."""
+    return (
+        select(_m.contact_id)
+        .where(_m.campaign_id == campaign_id, _m.status == "sent")
+        .group_by(_m.contact_id)
+        .order_by(_m.contact_id)
+    )
+
+
+def _people(conn: Connection, ids: Sequence[str]) -> list[Person]:
+    """These contacts with their suppression, if any, in the order given."""
+    joined = contacts.outerjoin(
+        sup, and_(sup.c.account_id == contacts.c.account_id, sup.c.email == contacts.c.email)
+    )
+    query = select(contacts.c.id, contacts.c.email, sup.c.reason).select_from(joined)
+    found = {row.id: row for row in conn.execute(query.where(contacts.c.id.in_(ids)))}
+    return [(i, found[i].email, found[i].reason) for i in ids if i in found]
+
+
+def _mine(table: Table, campaign_id: str, ids: Sequence[str]) -> ColumnElement[bool]:
+    return and_(table.c.campaign_id == campaign_id, table.c.contact_id.in_(ids))
+
+
+def _counts(conn: Connection, campaign_id: str, ids: Sequence[str]) -> dict[str, Any]:
+    query = select(report_contacts).where(_mine(report_contacts, campaign_id, ids))
+    return {row.contact_id: row for row in conn.execute(query)}
+
+
+def _events(
+    conn: Connection, campaign_id: str, ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Clicks and machine events of these contacts' messages (human opens are left out)."""
+    owners: dict[str, str] = dict(
+        conn.execute(
+            select(_m.id, _m.contact_id).where(
+                _m.campaign_id == campaign_id, _m.contact_id.in_(ids)
+            )
+        ).all()
+    )
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    message_ids = sorted(owners)
+    counted = and_(_e.kind == "open", _e.classification.in_(sorted(COUNTED_AS_OPEN)))
+    for start in range(0, len(message_ids), CHUNK):
+        query = (
+            select(events)
+            .where(_e.message_id.in_(message_ids[start : start + CHUNK]), not_(counted))
+            .order_by(_e.at_ms, _e.id)
+        )
+        for row in conn.execute(query):
+            found[owners[row.message_id]].append(
+                {
+                    "message_id": row.message_id,
+                    "kind": row.kind,
+                    "at": iso_utc(row.at_ms),
+                    "link": row.link,
+                    "destination": row.destination,
+                    "classification": row.classification,
+                    "reason": row.reason,
+                    "user_agent": row.user_agent,
+                }
+            )
+    return found
+
+
+def _row(person: Person, counts: Any) -> dict[str, Any]:
+    contact_id, email, suppressed = person
+    return {
+        "contact_id": contact_id,
+        "email": email,
+        "suppressed": suppressed,
+        "first_opened_at": iso_utc(counts.first_open_ms) if counts else None,
+        "last_opened_at": iso_utc(counts.last_open_ms) if counts else None,
+        "open_count": int(counts.opens) if counts else 0,
+        "proxy_open_count": int(counts.proxy_opens) if counts else 0,
+        "click_count": int(counts.clicks) if counts else 0,
+        "machine_open_count": int(counts.machine_opens) if counts else 0,
+        "machine_click_count": int(counts.machine_clicks) if counts else 0,
+    }
+
+
+def _rows(conn: Connection, campaign_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+    people = _people(conn, ids)
+    counts = _counts(conn, campaign_id, ids)
+    found = _events(conn, campaign_id, ids)
+    rows = []
+    for person in people:
+        row = _row(person, counts.get(person[0]))
+        mine = found.get(person[0], [])
+        clicks = [e for e in mine if e["kind"] == "click" and e["classification"] == HUMAN]
+        keys = ("message_id", "link", "destination", "at")
+        row["clicks"] = [{k: e[k] for k in keys} for e in clicks[:LIST_LIMIT]]
+        row["machine_events"] = [e for e in mine if e["classification"] != HUMAN][:LIST_LIMIT]
+        rows.append(row)
+    return rows
+
+
+def contacts_page(
+    conn: Connection,
+    account_id: str,
+    campaign_id: str,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of per-contact rows (by contact id) and the cursor of the next, if any."""
+    campaign_of(conn, account_id, campaign_id)
+    size = check_limit(limit)
+    query = _recipients(campaign_id).limit(size + 1)
+    if cursor:
+        query = query.where(_m.contact_id > decode_cursor(cursor)[1])
+    ids = list(conn.execute(query).scalars())
+    following = encode_cursor(0, ids[size - 1]) if len(ids) > size else None
+    return _rows(conn, campaign_id, ids[:size]), following
+
+
+def _chunks_of_recipients(conn: Connection, campaign_id: str) -> list[list[str]]:
+    ids = list(conn.execute(_recipients(campaign_id)).scalars())
+    return [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+
+
+def all_contact_rows(
+    conn: Connection, account_id: str, campaign_id: str
+) -> Iterator[dict[str, Any]]:
+    """Every per-contact row of the campaign, by contact id (for the CLI's --json)."""
+    campaign_of(conn, account_id, campaign_id)
+    for ids in _chunks_of_recipients(conn, campaign_id):
+        yield from _rows(conn, campaign_id, ids)
+
+
+def _csv_cell(value: Any) -> Any:
+    return escape_cell(value) if isinstance(value, str) else ("" if value is None else value)
+
+
+def write_contacts_csv(conn: Connection, account_id: str, campaign_id: str, out: TextIO) -> int:
+    """The per-contact CSV (counts, no event lists) to `out`; returns how many contacts."""
+    campaign_of(conn, account_id, campaign_id)
+    links: dict[str, set[str]] = defaultdict(set)
+    for contact_id, destination in conn.execute(
+        select(_rl.contact_id, _rl.destination).where(
+            _rl.campaign_id == campaign_id, _rl.clicks > 0
+        )
+    ):
+        links[contact_id].add(destination or "")
+    recipients = _recipients(campaign_id).order_by(None).subquery()
+    rc = report_contacts.c
+    joined = (
+        recipients.join(contacts, contacts.c.id == recipients.c.contact_id)
+        .outerjoin(
+            sup, and_(sup.c.account_id == contacts.c.account_id, sup.c.email == contacts.c.email)
+        )
+        .outerjoin(
+            report_contacts, and_(rc.campaign_id == campaign_id, rc.contact_id == contacts.c.id)
+        )
+    )
+    query = (
+        select(contacts.c.id, contacts.c.email, sup.c.reason, *(rc[f] for f in _COUNTS))
+        .select_from(joined)
+        .order_by(contacts.c.id)
+    )
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    written = 0
+    for row in conn.execute(query):
+        contact_id, email, suppressed, opens, proxy, machine_opens, first, last, clicks, machine = (
+            row
+        )
+        cells = (
+            contact_id, email, suppressed, iso_utc(first), iso_utc(last), opens or 0, proxy or 0,
+            clicks or 0, " ".join(sorted(links.get(contact_id, ()))), machine_opens or 0,
+            machine or 0,
+        )  # fmt: skip
+        writer.writerow(_csv_cell(cell) for cell in cells)
+        written += 1
+    return written

@@ -1,0 +1,1 @@
+"""The dashboard's campaign pages: list, sequence, preview, settings, contacts."""

@@ -1,0 +1,1 @@
+"""The dashboard's contact pages: list, import, suppressions."""

@@ -1,0 +1,1 @@
+"""The dashboard's campaign report pages and chart."""

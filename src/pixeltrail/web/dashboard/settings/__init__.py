@@ -1,0 +1,1 @@
+"""The dashboard's settings pages: account, API keys, mailboxes, people, webhooks."""
