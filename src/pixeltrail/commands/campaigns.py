@@ -18,7 +18,6 @@ from pixeltrail.commands.common import (
     settings,
 )
 from pixeltrail.platform.campaigns.campaigns import (
-    STATUSES,
     Campaign,
     create_campaign,
     get_campaign,
@@ -27,6 +26,7 @@ from pixeltrail.platform.campaigns.campaigns import (
 from pixeltrail.platform.campaigns.input import CampaignIn, parse_input
 from pixeltrail.platform.campaigns.lifecycle import enroll_contacts, launch, pause, resume
 from pixeltrail.platform.campaigns.settings import get_settings, update_settings
+from pixeltrail.platform.campaigns.status import CampaignStatus
 from pixeltrail.platform.mail.mailboxes import DEFAULT_DAILY_LIMIT, create_mailbox, list_mailboxes
 from pixeltrail.store.db import write_transaction
 
@@ -161,7 +161,7 @@ def campaigns_create(file: IO[str], account_id: str | None, as_json: bool) -> No
 
 
 @campaigns.command("list")
-@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--status", type=click.Choice([str(s) for s in CampaignStatus]))
 @account_option
 @json_option
 def campaigns_list(status: str | None, account_id: str | None, as_json: bool) -> None:

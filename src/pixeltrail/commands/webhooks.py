@@ -9,7 +9,6 @@ import click
 from pixeltrail.commands.common import account_option, open_engine, resolve_account, settings
 from pixeltrail.platform.secretbox import SecretBox
 from pixeltrail.platform.webhooks.endpoints import (
-    DELIVERY_STATUSES,
     Delivery,
     Endpoint,
     create_endpoint,
@@ -20,6 +19,7 @@ from pixeltrail.platform.webhooks.endpoints import (
     send_test,
 )
 from pixeltrail.platform.webhooks.events import EVENT_TYPES
+from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.store.db import write_transaction
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -43,7 +43,7 @@ def _show_delivery(delivery: Delivery, as_json: bool) -> None:
         f"{delivery.id}  {record['created_at']}  {delivery.event_type:20} {delivery.status:9} "
         f"attempts={delivery.attempts} last={code}"
     )
-    if delivery.status == "pending":
+    if delivery.status == DeliveryStatus.PENDING:
         line += f" next={record['next_attempt_at']}"
     click.echo(line)
     if delivery.last_error:
@@ -113,7 +113,9 @@ def webhooks_list(account_id: str | None, as_json: bool) -> None:
 
 @webhooks.command("deliveries")
 @click.argument("endpoint_id")
-@click.option("--status", type=click.Choice(DELIVERY_STATUSES), help="Only this status.")
+@click.option(
+    "--status", type=click.Choice([str(s) for s in DeliveryStatus]), help="Only this status."
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
 @click.option("--cursor", help="The cursor printed after the previous page.")
 @account_option

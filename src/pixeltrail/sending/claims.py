@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from pixeltrail.platform.campaigns.status import CampaignStatus
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.schema import campaigns, messages
 
 # Messages claimed in one transaction: enough to keep a worker's connections busy for a while,
@@ -42,9 +44,9 @@ def claim(conn: Connection, now: int, limit: int = BATCH) -> list[Claimed]:
         select(messages.c.id)
         .join(campaigns, campaigns.c.id == messages.c.campaign_id)
         .where(
-            messages.c.status == "scheduled",
+            messages.c.status == MessageStatus.SCHEDULED,
             messages.c.send_at_ms <= now,
-            campaigns.c.status == "active",
+            campaigns.c.status == CampaignStatus.ACTIVE,
         )
         .order_by(messages.c.send_at_ms)
         .limit(limit)
@@ -57,7 +59,7 @@ def claim(conn: Connection, now: int, limit: int = BATCH) -> list[Claimed]:
     conn.execute(
         update(messages)
         .where(messages.c.id.in_(ids))
-        .values(status="claimed", send_at_ms=now, attempts=messages.c.attempts + 1)
+        .values(status=MessageStatus.CLAIMED, send_at_ms=now, attempts=messages.c.attempts + 1)
     )
     rows = conn.execute(select(messages).where(messages.c.id.in_(ids))).all()
     order = {message_id: n for n, message_id in enumerate(ids)}
@@ -87,14 +89,14 @@ def reconcile(conn: Connection, now: int) -> int:
     expired = messages.c.send_at_ms < now - SENDING_LEASE_MS
     back = conn.execute(
         update(messages)
-        .where(messages.c.status == "claimed", expired)
-        .values(status="scheduled", attempts=messages.c.attempts - 1)
+        .where(messages.c.status == MessageStatus.CLAIMED, expired)
+        .values(status=MessageStatus.SCHEDULED, attempts=messages.c.attempts - 1)
     )
     failed = conn.execute(
         update(messages)
-        .where(messages.c.status == "sending", expired)
+        .where(messages.c.status == MessageStatus.SENDING, expired)
         .values(
-            status="failed",
+            status=MessageStatus.FAILED,
             error="the worker stopped while sending it: it may or may not have been delivered, "
             "and is not retried so it is never sent twice",
         )
@@ -107,11 +109,14 @@ def reconcile(conn: Connection, now: int) -> int:
 _MARK_SENDING = (
     update(messages)
     .where(messages.c.id.in_(bindparam("ids", expanding=True)))
-    .values(status="sending", send_at_ms=bindparam("now"))
+    .values(status=MessageStatus.SENDING, send_at_ms=bindparam("now"))
 )
 _RENEW_LEASE = (
     update(messages)
-    .where(messages.c.id.in_(bindparam("ids", expanding=True)), messages.c.status == "claimed")
+    .where(
+        messages.c.id.in_(bindparam("ids", expanding=True)),
+        messages.c.status == MessageStatus.CLAIMED,
+    )
     .values(send_at_ms=bindparam("now"))
 )
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from pixeltrail.platform.campaigns.status import EnrollmentStatus
 from pixeltrail.platform.contacts.suppressions import suppress
 from pixeltrail.platform.webhooks.events import enqueue_messages_sent
 from pixeltrail.sending.claims import Claimed
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.schema import contacts, enrollments, messages
 
 MAX_ATTEMPTS = 8
@@ -22,7 +24,7 @@ _SENT = (
     update(messages)
     .where(messages.c.id.in_(bindparam("ids", expanding=True)))
     .values(
-        status="sent",
+        status=MessageStatus.SENT,
         sent_at_ms=bindparam("now"),
         error=None,
         link_count=bindparam("links"),
@@ -35,7 +37,7 @@ _SENT = (
 class Outcome:
     """What became of one claimed message: sent, retry (temporary), failed, or cancelled."""
 
-    status: str
+    status: str  # a MessageStatus, or "retry"
     error: str | None = None
     bounced: bool = False
     link_count: int = 0
@@ -56,7 +58,7 @@ def record_outcomes(
     sent: dict[tuple[int, int], list[str]] = defaultdict(list)
     accounts: list[tuple[str, str]] = []
     for claimed, outcome in done:
-        if outcome.status == "sent":
+        if outcome.status == MessageStatus.SENT:
             sent[outcome.link_count, outcome.destination_count].append(claimed.id)
             accounts.append((claimed.id, claimed.account_id))
         else:
@@ -74,10 +76,11 @@ def _record_unsent(conn: Connection, m: Claimed, outcome: Outcome, now: int) -> 
         conn.execute(
             update(messages)
             .where(where)
-            .values(status="scheduled", send_at_ms=now + delay, error=outcome.error)
+            .values(status=MessageStatus.SCHEDULED, send_at_ms=now + delay, error=outcome.error)
         )
         return
-    final = "cancelled" if outcome.status == "cancelled" else "failed"
+    cancelled = outcome.status == MessageStatus.CANCELLED
+    final = MessageStatus.CANCELLED if cancelled else MessageStatus.FAILED
     conn.execute(update(messages).where(where).values(status=final, error=outcome.error))
     _stop_enrollment(conn, m)
     if outcome.bounced:
@@ -88,7 +91,7 @@ def _stop_enrollment(conn: Connection, m: Claimed) -> None:
     conn.execute(
         update(enrollments)
         .where(enrollments.c.campaign_id == m.campaign_id, enrollments.c.contact_id == m.contact_id)
-        .values(status="stopped")
+        .values(status=EnrollmentStatus.STOPPED)
     )
 
 
@@ -101,6 +104,6 @@ def _bounce(conn: Connection, m: Claimed, now: int) -> None:
     )
     conn.execute(
         update(enrollments)
-        .where(enrollments.c.contact_id.in_(ids), enrollments.c.status == "active")
-        .values(status="stopped")
+        .where(enrollments.c.contact_id.in_(ids), enrollments.c.status == EnrollmentStatus.ACTIVE)
+        .values(status=EnrollmentStatus.STOPPED)
     )

@@ -42,6 +42,7 @@ from pixeltrail.sending.mailers import DeliveryError, Mailer, OutboxMailer, Smtp
 from pixeltrail.sending.mime import ascii_address
 from pixeltrail.sending.outcomes import Outcome
 from pixeltrail.store.db import write_transaction
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.tracking.tokens import TokenSigner
 
 # The queue's own functions live in claims.py; these names stay importable from here.
@@ -188,14 +189,16 @@ class SendWorker:
             await mailer.send(p.message.id, sender, recipient, p.data, intent)
         except DeliveryError as exc:
             if exc.permanent:
-                return Outcome("failed", str(exc), bounced=True)
+                return Outcome(MessageStatus.FAILED, str(exc), bounced=True)
             return Outcome("retry", str(exc))
         except Exception as exc:
             # Whatever else goes wrong fails this message alone (its connection is dropped),
             # never the other connections or the batch; not retried, as it may have gone.
             log.exception("message %s could not be handed to the mail server", p.message.id)
-            return Outcome("failed", f"could not be sent: {type(exc).__name__}: {exc}")
-        return Outcome("sent", link_count=p.link_count, destination_count=p.destination_count)
+            return Outcome(MessageStatus.FAILED, f"could not be sent: {type(exc).__name__}: {exc}")
+        return Outcome(
+            MessageStatus.SENT, link_count=p.link_count, destination_count=p.destination_count
+        )
 
 
 def _compose(composer: BatchComposer, m: Claimed) -> Prepared | Outcome:
@@ -205,7 +208,7 @@ def _compose(composer: BatchComposer, m: Claimed) -> Prepared | Outcome:
         return composer.compose(m)
     except Exception as exc:
         log.exception("message %s could not be composed", m.id)
-        return Outcome("failed", f"could not be composed: {type(exc).__name__}: {exc}")
+        return Outcome(MessageStatus.FAILED, f"could not be composed: {type(exc).__name__}: {exc}")
 
 
 class _Feed:

@@ -21,15 +21,16 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 from pixeltrail.platform.accounts.accounts import check_timezone, get_account
 from pixeltrail.platform.campaigns.input import DAYS, CampaignIn, CampaignPatch, ScheduleIn
 from pixeltrail.platform.campaigns.sequence import Step, check_steps, load_steps, write_steps
+from pixeltrail.platform.campaigns.status import CampaignStatus, EnrollmentStatus
 from pixeltrail.platform.errors import Conflict, Invalid, NotFound
 from pixeltrail.platform.ids import new_id, now_ms
 from pixeltrail.platform.mail.mailboxes import plain_text, require_mailbox
 from pixeltrail.platform.paging import page
 from pixeltrail.store.schema import campaign_steps, campaigns, enrollments
 
-DRAFT, ACTIVE, PAUSED, FINISHED = "draft", "active", "paused", "finished"
-STATUSES = (DRAFT, ACTIVE, PAUSED, FINISHED)
-ENROLLED = "active"  # an enrollment still in the sequence; others are set by sending/replies
+# Earlier names of the statuses, for the modules not yet using the enums.
+DRAFT, FINISHED = CampaignStatus.DRAFT, CampaignStatus.FINISHED
+ENROLLED = EnrollmentStatus.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def create_campaign(conn: Connection, account_id: str, given: CampaignIn) -> Cam
             account_id=account_id,
             name=plain_text(given.name, "name"),
             mailbox_id=given.mailbox_id,
-            status=DRAFT,
+            status=CampaignStatus.DRAFT,
             schedule=schedule,
             track_opens=account.default_track_opens,
             track_clicks=False,
@@ -160,9 +161,9 @@ def update_campaign(
     for field in changes:
         if changes[field] is None:
             raise Invalid(f"{field} cannot be null", field)
-    if row.status == FINISHED and set(changes) - {"name"}:
+    if row.status == CampaignStatus.FINISHED and set(changes) - {"name"}:
         raise Conflict("this campaign is finished: only its name can change")
-    if row.status == ACTIVE and {"mailbox_id", "steps"} & set(changes):
+    if row.status == CampaignStatus.ACTIVE and {"mailbox_id", "steps"} & set(changes):
         field = "steps" if "steps" in changes else "mailbox_id"
         raise Conflict(f"pause the campaign before changing its {field}", field)
     values: dict[str, Any] = {"updated_at_ms": now_ms()}
@@ -184,7 +185,9 @@ def update_campaign(
 def _counts(conn: Connection, campaign_ids: Iterable[str]) -> dict[str, tuple[int, dict[str, int]]]:
     """Per campaign: how many steps, and enrolled contacts by enrollment status (and total)."""
     ids = list(campaign_ids)
-    found: dict[str, tuple[int, dict[str, int]]] = {i: (0, {"total": 0, ENROLLED: 0}) for i in ids}
+    found: dict[str, tuple[int, dict[str, int]]] = {
+        i: (0, {"total": 0, EnrollmentStatus.ACTIVE: 0}) for i in ids
+    }
     step_counts = conn.execute(
         select(campaign_steps.c.campaign_id, func.count())
         .where(campaign_steps.c.campaign_id.in_(ids))
@@ -238,8 +241,8 @@ def list_campaigns(
     """A page of the account's campaigns, oldest first, without their steps' contents."""
     query = select(campaigns).where(campaigns.c.account_id == account_id)
     if status is not None:
-        if status not in STATUSES:
-            raise Invalid(f"status is one of {', '.join(STATUSES)}", "status")
+        if status not in set(CampaignStatus):
+            raise Invalid(f"status is one of {', '.join(CampaignStatus)}", "status")
         query = query.where(campaigns.c.status == status)
     rows, next_cursor = page(conn, query, campaigns, cursor, limit)
     counts = _counts(conn, [row.id for row in rows])

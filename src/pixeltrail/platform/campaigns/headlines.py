@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.schema import messages, report_campaigns
 
 
@@ -29,7 +30,7 @@ def campaign_headlines(conn: Connection, campaign_ids: Sequence[str]) -> dict[st
     sent: dict[str, int] = dict(
         conn.execute(
             select(messages.c.campaign_id, func.count())
-            .where(messages.c.campaign_id.in_(ids), messages.c.status == "sent")
+            .where(messages.c.campaign_id.in_(ids), messages.c.status == MessageStatus.SENT)
             .group_by(messages.c.campaign_id)
         ).all()
     )

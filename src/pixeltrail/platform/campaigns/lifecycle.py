@@ -21,17 +21,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row, func, insert, select, update
 
-from pixeltrail.platform.campaigns.campaigns import (
-    ACTIVE,
-    DRAFT,
-    ENROLLED,
-    FINISHED,
-    PAUSED,
-    Campaign,
-    campaign_row,
-    get_campaign,
-)
+from pixeltrail.platform.campaigns.campaigns import Campaign, campaign_row, get_campaign
 from pixeltrail.platform.campaigns.settings import check_tracking_usable
+from pixeltrail.platform.campaigns.status import CampaignStatus, EnrollmentStatus
 from pixeltrail.platform.errors import Conflict, Invalid, NotFound
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.store.schema import campaign_steps, campaigns, contacts, enrollments, suppressions
@@ -49,7 +41,7 @@ def enroll_contacts(
 ) -> dict[str, int]:
     """Put contacts in the sequence at step 1: {"enrolled", "already_enrolled", "suppressed"}."""
     row = campaign_row(conn, account_id, campaign_id, lock=True)
-    if row.status == FINISHED:
+    if row.status == CampaignStatus.FINISHED:
         raise Conflict("this campaign is finished: create a new one for these contacts")
     ids = list(dict.fromkeys(contact_ids))
     emails: dict[str, str] = {}
@@ -97,7 +89,7 @@ def enroll_contacts(
                 {
                     "campaign_id": campaign_id,
                     "contact_id": contact_id,
-                    "status": ENROLLED,
+                    "status": EnrollmentStatus.ACTIVE,
                     "next_step": 1,
                     "added_at_ms": added,
                 }
@@ -132,15 +124,15 @@ def parse_start_at(value: str | None, timezone: str, now: int) -> int:
 
 def _refuse(row: Row[Any], verb: str) -> Conflict:
     state = {
-        DRAFT: "it is a draft: launch it first",
-        ACTIVE: "it is already active",
-        PAUSED: "it is paused: resume it instead",
-        FINISHED: "it is finished",
+        CampaignStatus.DRAFT: "it is a draft: launch it first",
+        CampaignStatus.ACTIVE: "it is already active",
+        CampaignStatus.PAUSED: "it is paused: resume it instead",
+        CampaignStatus.FINISHED: "it is finished",
     }.get(row.status, f"it is {row.status}")
     return Conflict(f"cannot {verb} this campaign: {state}")
 
 
-def _set_status(conn: Connection, campaign_id: str, status: str, **values: Any) -> None:
+def _set_status(conn: Connection, campaign_id: str, status: CampaignStatus, **values: Any) -> None:
     conn.execute(
         update(campaigns)
         .where(campaigns.c.id == campaign_id)
@@ -152,7 +144,7 @@ def launch(
     conn: Connection, account_id: str, campaign_id: str, start_at: str | None = None
 ) -> Campaign:
     row = campaign_row(conn, account_id, campaign_id, lock=True)
-    if row.status != DRAFT:
+    if row.status != CampaignStatus.DRAFT:
         raise _refuse(row, "launch")
     steps = conn.execute(
         select(func.count()).where(campaign_steps.c.campaign_id == campaign_id)
@@ -161,7 +153,8 @@ def launch(
         raise Conflict("add at least one step before launching", "steps")
     enrolled = conn.execute(
         select(func.count()).where(
-            enrollments.c.campaign_id == campaign_id, enrollments.c.status == ENROLLED
+            enrollments.c.campaign_id == campaign_id,
+            enrollments.c.status == EnrollmentStatus.ACTIVE,
         )
     ).scalar_one()
     if not enrolled:
@@ -170,24 +163,24 @@ def launch(
         )
     check_tracking_usable(conn, account_id, row)
     start = parse_start_at(start_at, row.schedule["timezone"], now_ms())
-    _set_status(conn, campaign_id, ACTIVE, start_at_ms=start)
+    _set_status(conn, campaign_id, CampaignStatus.ACTIVE, start_at_ms=start)
     return get_campaign(conn, account_id, campaign_id)
 
 
 def pause(conn: Connection, account_id: str, campaign_id: str) -> Campaign:
     row = campaign_row(conn, account_id, campaign_id, lock=True)
-    if row.status not in (ACTIVE, PAUSED):
+    if row.status not in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
         raise _refuse(row, "pause")
-    if row.status == ACTIVE:
-        _set_status(conn, campaign_id, PAUSED)
+    if row.status == CampaignStatus.ACTIVE:
+        _set_status(conn, campaign_id, CampaignStatus.PAUSED)
     return get_campaign(conn, account_id, campaign_id)
 
 
 def resume(conn: Connection, account_id: str, campaign_id: str) -> Campaign:
     row = campaign_row(conn, account_id, campaign_id, lock=True)
-    if row.status not in (ACTIVE, PAUSED):
+    if row.status not in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
         raise _refuse(row, "resume")
-    if row.status == PAUSED:
+    if row.status == CampaignStatus.PAUSED:
         check_tracking_usable(conn, account_id, row)
-        _set_status(conn, campaign_id, ACTIVE)
+        _set_status(conn, campaign_id, CampaignStatus.ACTIVE)
     return get_campaign(conn, account_id, campaign_id)

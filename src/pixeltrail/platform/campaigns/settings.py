@@ -30,14 +30,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, select, update
 
-from pixeltrail.platform.campaigns.campaigns import (
-    ENROLLED,
-    FINISHED,
-    campaign_row,
-    settings_of,
-)
+from pixeltrail.platform.campaigns.campaigns import campaign_row, settings_of
+from pixeltrail.platform.campaigns.status import CampaignStatus, EnrollmentStatus
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.platform.errors import Conflict, Invalid, NotFound
 from pixeltrail.platform.ids import now_ms
+from pixeltrail.store.message_status import QUEUED
 from pixeltrail.store.schema import (
     campaign_steps,
     campaigns,
@@ -46,9 +44,8 @@ from pixeltrail.store.schema import (
     tracking_domains,
 )
 
-VERIFIED = "verified"
-# Made but not sent yet: they keep the settings they were made with.
-ALREADY_SCHEDULED = ("scheduled", "claimed", "sending")
+VERIFIED = DomainStatus.VERIFIED  # an earlier name, for the modules not yet using the enum
+
 CLICKS_NEED_DOMAIN = (
     "click tracking needs a verified custom tracking domain: add one under /tracking-domains "
     "and verify its CNAME"
@@ -86,7 +83,7 @@ def _verified_domain(conn: Connection, account_id: str, domain_id: str) -> str:
     ).first()
     if row is None:
         raise NotFound("no such tracking domain", "tracking_domain_id")
-    if row.status != VERIFIED:
+    if row.status != DomainStatus.VERIFIED:
         raise Conflict(
             f"tracking domain {row.hostname} is {row.status}, not verified: point its CNAME as "
             "shown under /tracking-domains and verify it first",
@@ -98,7 +95,10 @@ def _verified_domain(conn: Connection, account_id: str, domain_id: str) -> str:
 def _only_verified_domain(conn: Connection, account_id: str) -> str:
     ids = conn.execute(
         select(tracking_domains.c.id)
-        .where(tracking_domains.c.account_id == account_id, tracking_domains.c.status == VERIFIED)
+        .where(
+            tracking_domains.c.account_id == account_id,
+            tracking_domains.c.status == DomainStatus.VERIFIED,
+        )
         .limit(2)
     ).all()
     if not ids:
@@ -131,14 +131,17 @@ def unscheduled_pairs(conn: Connection, campaign_id: str) -> int:
                 campaign_steps.c.position >= enrollments.c.next_step,
             ),
         )
-        .where(enrollments.c.campaign_id == campaign_id, enrollments.c.status == ENROLLED)
+        .where(
+            enrollments.c.campaign_id == campaign_id,
+            enrollments.c.status == EnrollmentStatus.ACTIVE,
+        )
     )
     return int(conn.execute(query).scalar_one())
 
 
 def scheduled_messages(conn: Connection, campaign_id: str) -> int:
     query = select(func.count()).where(
-        messages.c.campaign_id == campaign_id, messages.c.status.in_(ALREADY_SCHEDULED)
+        messages.c.campaign_id == campaign_id, messages.c.status.in_(QUEUED)
     )
     return int(conn.execute(query).scalar_one())
 
@@ -148,7 +151,7 @@ def update_settings(
 ) -> SettingsChange:
     """Apply `changes` (any of the four settings) to outreach not yet scheduled."""
     row = campaign_row(conn, account_id, campaign_id, lock=True)
-    if row.status == FINISHED:
+    if row.status == CampaignStatus.FINISHED:
         raise Conflict("this campaign is finished: its settings stay as they were when it ran")
     merged = settings_of(row)
     for field, value in changes.items():

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
+from pixeltrail.platform.campaigns.status import EnrollmentStatus
 from pixeltrail.platform.contacts.suppressions import suppress
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.webhooks.events import enqueue_contact_unsubscribed
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.schema import contacts, enrollments, messages, suppressions
 
 
@@ -58,13 +60,19 @@ def unsubscribe(conn: Connection, message_id: str) -> Recipient | None:
     )
     conn.execute(
         update(enrollments)
-        .where(enrollments.c.contact_id.in_(same_address), enrollments.c.status == "active")
-        .values(status="stopped")
+        .where(
+            enrollments.c.contact_id.in_(same_address),
+            enrollments.c.status == EnrollmentStatus.ACTIVE,
+        )
+        .values(status=EnrollmentStatus.STOPPED)
     )
     conn.execute(
         update(messages)
-        .where(messages.c.contact_id.in_(same_address), messages.c.status == "scheduled")
-        .values(status="cancelled", error="not sent: the address unsubscribed")
+        .where(
+            messages.c.contact_id.in_(same_address),
+            messages.c.status == MessageStatus.SCHEDULED,
+        )
+        .values(status=MessageStatus.CANCELLED, error="not sent: the address unsubscribed")
     )
     return recipient
 

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Select, and_, or_, select
 
 from pixeltrail.platform.errors import NotFound
 from pixeltrail.platform.paging import check_limit, decode_cursor, encode_cursor
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.schema import campaigns, contacts, mailboxes, messages
 from pixeltrail.tracking.tokens import message_id_error
 
@@ -36,7 +37,7 @@ def _query(account_id: str) -> Select[Any]:
             _m.account_id == account_id,
             mailboxes.c.account_id == account_id,
             mailboxes.c.smtp_url_encrypted.is_(None),
-            _m.status == "sent",
+            _m.status == MessageStatus.SENT,
             _m.sent_at_ms.is_not(None),
         )
     )

@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, select
 
 from pixeltrail.platform.errors import NotFound
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.report_aggregates import reason_label
 from pixeltrail.store.schema import (
     accounts,
@@ -101,7 +102,7 @@ def _message_counts(conn: Connection, campaign_id: str) -> tuple[dict[str, int],
     by_status, recipients = {}, 0
     for status, count, contacts_count in conn.execute(query):
         by_status[status] = count
-        recipients = contacts_count if status == "sent" else recipients
+        recipients = contacts_count if status == MessageStatus.SENT else recipients
     return by_status, recipients
 
 
@@ -174,9 +175,9 @@ def campaign_summary(conn: Connection, account_id: str, campaign_id: str) -> dic
     return {
         "campaign_id": campaign.id,
         "name": campaign.name,
-        "sent": by_status.get("sent", 0),
+        "sent": by_status.get(MessageStatus.SENT, 0),
         "recipients": recipients,
-        "failed": by_status.get("failed", 0),
+        "failed": by_status.get(MessageStatus.FAILED, 0),
         "bounced": bounced,
         "unsubscribed": unsubscribed,
         "messages": dict(sorted(by_status.items())),

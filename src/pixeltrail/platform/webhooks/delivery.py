@@ -33,6 +33,7 @@ from pixeltrail import __version__
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.secretbox import SecretBox, SecretUnreadable
 from pixeltrail.platform.webhooks.events import MESSAGE_CLICKED, MESSAGE_OPENED
+from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.platform.webhooks.urls import (
     Resolver,
     UnsafeAddress,
@@ -159,7 +160,9 @@ class WebhookDeliverer:
     def run_once(self) -> int:
         """Claim due deliveries, send them, record the outcomes; returns how many were sent."""
         d = webhook_deliveries.c
-        due_now = select(d.id).where(d.status == "pending", d.next_attempt_at_ms <= self.clock())
+        due_now = select(d.id).where(
+            d.status == DeliveryStatus.PENDING, d.next_attempt_at_ms <= self.clock()
+        )
         # A plain read first: an idle queue never takes SQLite's write lock.
         with self.engine.connect() as conn:
             if conn.execute(due_now.limit(1)).first() is None:
@@ -179,7 +182,7 @@ class WebhookDeliverer:
         d, e = webhook_deliveries.c, webhook_endpoints.c
         query = (
             select(d.id)
-            .where(d.status == "pending", d.next_attempt_at_ms <= now)
+            .where(d.status == DeliveryStatus.PENDING, d.next_attempt_at_ms <= now)
             .order_by(d.next_attempt_at_ms)
             .limit(BATCH)
         )
@@ -207,7 +210,7 @@ class WebhookDeliverer:
             conn.execute(
                 update(webhook_deliveries)
                 .where(d.id == delivery_id)
-                .values(status="cancelled", next_attempt_at_ms=None, last_error=reason)
+                .values(status=DeliveryStatus.CANCELLED, next_attempt_at_ms=None, last_error=reason)
             )
         claimed = [r for r in rows if r.id not in cancelled]
         if claimed:
@@ -290,7 +293,11 @@ class WebhookDeliverer:
         attempts = due.attempts + 1
         values: dict[str, Any] = {"attempts": attempts, "last_status_code": outcome.status_code}
         if outcome.delivered:
-            values |= {"status": "delivered", "delivered_at_ms": now, "last_error": None}
+            values |= {
+                "status": DeliveryStatus.DELIVERED,
+                "delivered_at_ms": now,
+                "last_error": None,
+            }
             values["next_attempt_at_ms"] = None
         else:
             values["last_error"] = outcome.error
@@ -299,14 +306,14 @@ class WebhookDeliverer:
             delay += secrets.randbelow(int(delay * self.jitter) + 1)
             delay = max(delay, outcome.retry_after_ms or 0)
             if outcome.final or now >= deadline:
-                values |= {"status": "failed", "next_attempt_at_ms": None}
+                values |= {"status": DeliveryStatus.FAILED, "next_attempt_at_ms": None}
             else:
                 values["next_attempt_at_ms"] = min(now + delay, deadline)
             log.info("webhook %s to %s: %s", due.id, _host(due.url), outcome.error)
         # Not if it was removed or retried by hand meanwhile.
         conn.execute(
             update(webhook_deliveries)
-            .where(d.id == due.id, d.status == "pending", d.attempts == due.attempts)
+            .where(d.id == due.id, d.status == DeliveryStatus.PENDING, d.attempts == due.attempts)
             .values(**values)
         )
 

@@ -29,13 +29,16 @@ from pixeltrail.platform.webhooks.events import (
     insert_deliveries,
     iso,
 )
+from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.platform.webhooks.urls import check_endpoint_url
 from pixeltrail.store.schema import webhook_deliveries, webhook_endpoints
+
+# The statuses as a list to choose from (the dashboard's filter).
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
 SECRET_BYTES = 32
 MAX_ENDPOINTS = 20
-DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
 
 
 def new_signing_secret() -> str:
@@ -169,7 +172,9 @@ class Delivery:
             "last_error": self.last_error,
             "created_at": iso(self.created_at_ms),
             "delivered_at": when(self.delivered_at_ms),
-            "next_attempt_at": when(self.next_attempt_at_ms if self.status == "pending" else None),
+            "next_attempt_at": when(
+                self.next_attempt_at_ms if self.status == DeliveryStatus.PENDING else None
+            ),
             "payload": self.payload,
         }
 
@@ -206,8 +211,8 @@ def list_deliveries(
         d.endpoint_id == endpoint_id, d.account_id == account_id
     )
     if status is not None:
-        if status not in DELIVERY_STATUSES:
-            raise Invalid(f"status is one of: {', '.join(DELIVERY_STATUSES)}", "status")
+        if status not in set(DeliveryStatus):
+            raise Invalid(f"status is one of: {', '.join(DeliveryStatus)}", "status")
         query = query.where(d.status == status)
     if cursor:
         before_ms, before_id = decode_cursor(cursor)
@@ -242,14 +247,14 @@ def retry_delivery(
 ) -> Delivery:
     """Send a failed or cancelled delivery again now, with the same id (one more attempt)."""
     found = get_delivery(conn, account_id, endpoint_id, delivery_id)
-    if found.status not in {"failed", "cancelled"}:
+    if found.status not in {DeliveryStatus.FAILED, DeliveryStatus.CANCELLED}:
         raise Conflict(
             f"this delivery is {found.status}: only failed or cancelled ones are retried"
         )
     conn.execute(
         update(webhook_deliveries)
         .where(webhook_deliveries.c.id == delivery_id)
-        .values(status="pending", next_attempt_at_ms=now_ms())
+        .values(status=DeliveryStatus.PENDING, next_attempt_at_ms=now_ms())
     )
     return get_delivery(conn, account_id, endpoint_id, delivery_id)
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pixeltrail.platform.ids import new_id, now_ms
+from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.store.message_context import MessageContext
 from pixeltrail.store.schema import contacts, messages, webhook_deliveries, webhook_endpoints
 from pixeltrail.tracking.hits import COUNTED_AS_OPEN, Event
@@ -136,7 +137,7 @@ def delivery_row(endpoint_id: str, event: WebhookEvent, created_ms: int) -> dict
         "account_id": event.account_id,
         "event_type": event.type,
         "payload": event.payload(),
-        "status": "pending",
+        "status": DeliveryStatus.PENDING,
         "attempts": 0,
         "next_attempt_at_ms": max(created_ms, event.not_before_ms),
         "last_status_code": None,

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from sqlalchemy import Engine, delete, select
 
 from pixeltrail.platform.ids import now_ms
+from pixeltrail.platform.webhooks.status import FINISHED
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.event_retention import DAY_MS
 from pixeltrail.store.schema import accounts, webhook_deliveries, webhook_endpoints
 
 DELIVERY_LOG_DAYS = 90
 BATCH = 2000
-_FINISHED = ("delivered", "failed", "cancelled")
 _d = webhook_deliveries.c
 
 
@@ -45,7 +45,7 @@ def purge_old_deliveries(
         expired = select(_d.id).where(
             _d.endpoint_id == endpoint_id,
             _d.created_at_ms < now - days * DAY_MS,
-            _d.status.in_(_FINISHED),
+            _d.status.in_(FINISHED),
         )
         while not stopping():
             with write_transaction(engine) as conn:
