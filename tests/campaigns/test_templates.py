@@ -90,6 +90,11 @@ def test_a_subject_stays_one_line_whatever_the_contact_holds() -> None:
         ("{{ frist_name }}", "unknown variable 'frist_name'"),
         ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "nest more than"),
         ("{{ " + "not " * 60 + "first_name }}", "nest more than"),
+        ("<p>{{ " + "9" * 5000 + " }}</p>", "a number is too long"),
+        ("{% if 1e400 %}a{% endif %}", "line 1: a number is too large"),
+        ("{{ first_name|default(1e400) }}", "a number is too large"),
+        ('<p>{{ first_name ~ "\\udc80" }}</p>', "line 1: a quoted text holds a character"),
+        ("<p>\udfff</p>", "not valid Unicode (a lone surrogate)"),
     ],
 )
 def test_injection_and_resource_attempts_are_refused_when_saved(source: str, reason: str) -> None:

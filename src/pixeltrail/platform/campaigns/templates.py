@@ -30,6 +30,7 @@ injection). Limits: source per kind (MAX_SOURCE), output 1 MiB, rendering 1 s.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -158,6 +159,8 @@ def _check(node: nodes.Node, depth: int = 0, outer_line: int | None = None) -> N
     line = _line(node) or outer_line
     if depth > MAX_DEPTH:
         raise _Problem(line, f"expressions nest more than {MAX_DEPTH} deep")
+    if isinstance(node, nodes.Const):
+        _check_literal(node.value, line)
     for refused, what in _REFUSED.items():
         # `and` and `or` are BinExpr to Jinja, but logic here, not arithmetic.
         if isinstance(node, refused) and not isinstance(node, nodes.And | nodes.Or):
@@ -209,11 +212,30 @@ def _check_filter(node: nodes.Filter | nodes.Test, line: int | None) -> None:
 
 
 @lru_cache(maxsize=256)
+def _check_literal(value: object, line: int | None) -> None:
+    """Literals that would fail every render or every send: a lone surrogate cannot be encoded
+    in an email, and an infinite float is written as `inf`, a name Jinja's code does not have."""
+    if isinstance(value, str) and not _encodable(value):
+        raise _Problem(line, "a quoted text holds a character that is not valid Unicode")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Problem(line, "a number is too large")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _template(kind: Kind, source: str) -> Template:
     if not isinstance(source, str):
         raise _Problem(None, "a template is a string")
     if len(source) > MAX_SOURCE[kind]:
         raise _Problem(None, f"at most {MAX_SOURCE[kind]} characters")
+    if not _encodable(source):
+        raise _Problem(None, "it holds a character that is not valid Unicode (a lone surrogate)")
     env = _ENVIRONMENTS[kind]
     try:
         tree = env.parse(source)
@@ -223,6 +245,8 @@ def _template(kind: Kind, source: str) -> Template:
         raise _Problem(exc.lineno, exc.message or "syntax error") from None
     except RecursionError:
         raise _Problem(None, f"expressions nest more than {MAX_DEPTH} deep") from None
+    except ValueError as exc:  # the lexer's int(): more digits than Python converts (4,300)
+        raise _Problem(None, f"a number is too long ({exc})") from None
 
 
 def template_tokens(source: str, kind: Kind) -> Iterator[tuple[int, str, str]]:
