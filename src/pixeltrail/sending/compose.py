@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, select
+from sqlalchemy import Connection, Row, select
 
 from pixeltrail.platform.campaigns.templates import render_with_context, template_context
+from pixeltrail.platform.contacts.contacts import SUPPRESSED, with_suppression
 from pixeltrail.platform.errors import PlatformError
 from pixeltrail.sending.claims import Claimed
 from pixeltrail.sending.mime import Envelope, UnsendableAddress, build_message
 from pixeltrail.sending.outcomes import Outcome
 from pixeltrail.sending.plaintext import html_to_text, tidy
 from pixeltrail.sending.text_template import text_template
-from pixeltrail.store.schema import campaign_steps, contacts, mailboxes, suppressions
+from pixeltrail.store.schema import campaign_steps, contacts, mailboxes
 from pixeltrail.tracking.htmlpart import instrument_html
 from pixeltrail.tracking.links import LinkBuilder
 from pixeltrail.tracking.textpart import instrument_text
@@ -50,14 +51,8 @@ class BatchComposer:
         self._contacts: dict[str, Row[Any]] = {}
         for chunk in _chunks(sorted({m.contact_id for m in batch})):
             query = (
-                select(contacts, suppressions.c.reason.label("suppressed"))
-                .outerjoin(
-                    suppressions,
-                    and_(
-                        suppressions.c.account_id == contacts.c.account_id,
-                        suppressions.c.email == contacts.c.email,
-                    ),
-                )
+                select(contacts, SUPPRESSED)
+                .select_from(with_suppression(contacts))
                 .where(contacts.c.id.in_(chunk))
             )
             self._contacts.update((row.id, row) for row in conn.execute(query))

@@ -16,13 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from pixeltrail.platform.campaigns.campaigns import ENROLLED, FINISHED, campaign_row
-from pixeltrail.platform.contacts.contacts import Contact, list_contacts
+from pixeltrail.platform.contacts.contacts import (
+    SUPPRESSED,
+    Contact,
+    list_contacts,
+    with_suppression,
+)
 from pixeltrail.platform.errors import Conflict, NotFound
 from pixeltrail.platform.paging import page
-from pixeltrail.store.schema import contacts, enrollments, messages, suppressions
+from pixeltrail.store.schema import contacts, enrollments, messages
 
 STOPPED = "stopped"
 SAMPLE_CONTACT: dict[str, Any] = {
@@ -66,16 +71,10 @@ def enrolled(
             enrollments.c.status,
             enrollments.c.next_step,
             enrollments.c.added_at_ms,
-            suppressions.c.reason.label("suppressed"),
+            SUPPRESSED,
         )
-        .select_from(enrollments)
-        .join(contacts, contacts.c.id == enrollments.c.contact_id)
-        .outerjoin(
-            suppressions,
-            and_(
-                suppressions.c.account_id == contacts.c.account_id,
-                suppressions.c.email == contacts.c.email,
-            ),
+        .select_from(
+            with_suppression(enrollments.join(contacts, contacts.c.id == enrollments.c.contact_id))
         )
         .where(enrollments.c.campaign_id == campaign_id)
     )

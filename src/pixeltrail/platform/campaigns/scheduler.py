@@ -14,10 +14,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.campaigns.sending_window import SendingWindow
+from pixeltrail.platform.contacts.contacts import SUPPRESSED, with_suppression
 from pixeltrail.platform.domains.domains import get_domain, tracking_base_url
 from pixeltrail.platform.errors import PlatformError
 from pixeltrail.platform.ids import now_ms
@@ -29,7 +30,6 @@ from pixeltrail.store.schema import (
     enrollments,
     mailboxes,
     messages,
-    suppressions,
 )
 from pixeltrail.tracking.tokens import new_message_id
 
@@ -171,14 +171,9 @@ def _schedule_campaign(
     ):
         last_sent[r.contact_id] = r.at or 0
     rows = conn.execute(
-        select(enrollments, contacts.c.do_not_track, suppressions.c.reason.label("suppressed"))
-        .join(contacts, contacts.c.id == enrollments.c.contact_id)
-        .outerjoin(
-            suppressions,
-            and_(
-                suppressions.c.account_id == contacts.c.account_id,
-                suppressions.c.email == contacts.c.email,
-            ),
+        select(enrollments, contacts.c.do_not_track, SUPPRESSED)
+        .select_from(
+            with_suppression(enrollments.join(contacts, contacts.c.id == enrollments.c.contact_id))
         )
         .where(enrollments.c.campaign_id == campaign.id, enrollments.c.status == "active")
     ).all()

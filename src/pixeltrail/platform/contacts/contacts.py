@@ -12,6 +12,9 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    FromClause,
+    Join,
+    Label,
     Select,
     and_,
     delete,
@@ -145,15 +148,27 @@ def check_field_count(fields: Mapping[str, str]) -> None:
         )
 
 
-def _query() -> Select[Any]:
-    joined = contacts.outerjoin(
+# Why a contact's address is suppressed (None when it is not), selected over `with_suppression`.
+SUPPRESSED: Label[str | None] = suppressions.c.reason.label("suppressed")
+
+
+def with_suppression(source: FromClause) -> Join:
+    """`source` (contacts, or a join holding it) with each contact's suppression, if any.
+
+    Suppressions are by address within an account, so a contact is suppressed when the
+    account's suppression list holds its email, whether or not it was a contact then.
+    """
+    return source.outerjoin(
         suppressions,
         and_(
             suppressions.c.account_id == contacts.c.account_id,
             suppressions.c.email == contacts.c.email,
         ),
     )
-    return select(contacts, suppressions.c.reason.label("suppressed")).select_from(joined)
+
+
+def _query() -> Select[Any]:
+    return select(contacts, SUPPRESSED).select_from(with_suppression(contacts))
 
 
 def _contact(row: Any) -> Contact:

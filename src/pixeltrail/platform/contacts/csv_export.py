@@ -12,10 +12,10 @@ from __future__ import annotations
 import csv
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, select
 
-from pixeltrail.platform.contacts.contacts import iso_time
-from pixeltrail.store.schema import contacts, suppressions
+from pixeltrail.platform.contacts.contacts import SUPPRESSED, iso_time, with_suppression
+from pixeltrail.store.schema import contacts
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 HEAD = ["id", "email", "first_name", "last_name", "company"]
@@ -38,16 +38,9 @@ def export_contacts_csv(conn: Connection, account_id: str, out: TextIO) -> int:
     out.write("\ufeff")
     writer.writerow([*HEAD, *(f"fields.{key}" for key in custom), *TAIL])
     count = 0
-    joined = contacts.outerjoin(
-        suppressions,
-        and_(
-            suppressions.c.account_id == contacts.c.account_id,
-            suppressions.c.email == contacts.c.email,
-        ),
-    )
     rows = conn.execute(
-        select(contacts, suppressions.c.reason)
-        .select_from(joined)
+        select(contacts, SUPPRESSED)
+        .select_from(with_suppression(contacts))
         .where(contacts.c.account_id == account_id)
         .order_by(contacts.c.created_at_ms, contacts.c.id)
     )
@@ -57,7 +50,7 @@ def export_contacts_csv(conn: Connection, account_id: str, out: TextIO) -> int:
         cells += [fields.get(key, "") for key in custom]
         writer.writerow(
             [escape_cell(str(cell)) for cell in cells]
-            + [row.reason or "", iso_time(row.created_at_ms), iso_time(row.updated_at_ms)]
+            + [row.suppressed or "", iso_time(row.created_at_ms), iso_time(row.updated_at_ms)]
         )
         count += 1
     return count

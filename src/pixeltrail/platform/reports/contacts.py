@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import ColumnElement, Connection, Select, Table, and_, not_, select
 
+from pixeltrail.platform.contacts.contacts import SUPPRESSED, with_suppression
 from pixeltrail.platform.paging import check_limit, decode_cursor, encode_cursor
 from pixeltrail.platform.reports.summary import campaign_of, iso_utc
 from pixeltrail.store.schema import (
@@ -24,7 +25,6 @@ from pixeltrail.store.schema import (
     report_contact_links,
     report_contacts,
 )
-from pixeltrail.store.schema import suppressions as sup
 from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN
 
 LIST_LIMIT = 100
@@ -76,12 +76,11 @@ def _recipients(campaign_id: str) -> Select[Any]:
 
 def _people(conn: Connection, ids: Sequence[str]) -> list[Person]:
     """These contacts with their suppression, if any, in the order given."""
-    joined = contacts.outerjoin(
-        sup, and_(sup.c.account_id == contacts.c.account_id, sup.c.email == contacts.c.email)
+    query = select(contacts.c.id, contacts.c.email, SUPPRESSED).select_from(
+        with_suppression(contacts)
     )
-    query = select(contacts.c.id, contacts.c.email, sup.c.reason).select_from(joined)
     found = {row.id: row for row in conn.execute(query.where(contacts.c.id.in_(ids)))}
-    return [(i, found[i].email, found[i].reason) for i in ids if i in found]
+    return [(i, found[i].email, found[i].suppressed) for i in ids if i in found]
 
 
 def _mine(table: Table, campaign_id: str, ids: Sequence[str]) -> ColumnElement[bool]:
@@ -209,17 +208,13 @@ def write_contacts_csv(conn: Connection, account_id: str, campaign_id: str, out:
         links[contact_id].add(destination or "")
     recipients = _recipients(campaign_id).order_by(None).subquery()
     rc = report_contacts.c
-    joined = (
+    joined = with_suppression(
         recipients.join(contacts, contacts.c.id == recipients.c.contact_id)
-        .outerjoin(
-            sup, and_(sup.c.account_id == contacts.c.account_id, sup.c.email == contacts.c.email)
-        )
-        .outerjoin(
-            report_contacts, and_(rc.campaign_id == campaign_id, rc.contact_id == contacts.c.id)
-        )
+    ).outerjoin(
+        report_contacts, and_(rc.campaign_id == campaign_id, rc.contact_id == contacts.c.id)
     )
     query = (
-        select(contacts.c.id, contacts.c.email, sup.c.reason, *(rc[f] for f in _COUNTS))
+        select(contacts.c.id, contacts.c.email, SUPPRESSED, *(rc[f] for f in _COUNTS))
         .select_from(joined)
         .order_by(contacts.c.id)
     )
