@@ -33,6 +33,7 @@ REFUSED = [
     ("smtp://[::1]:25?starttls=off", "::1 is a loopback address (this server itself)"),
     ("smtp://[fd12:3456::1]:25?starttls=off", "fd12:3456::1 is a private address"),
     ("smtp://[::ffff:127.0.0.1]?starttls=off", "::ffff:127.0.0.1 is a loopback address"),
+    ("smtp://[2002:7f00:1::]?starttls=off", "2002:7f00:1:: carries 127.0.0.1, which is a loopback"),
 ]
 LINK_LOCAL = "smtp://169.254.169.254:25?starttls=off"
 

@@ -38,8 +38,24 @@ def parse_ip(text: str) -> IPAddress | None:
     return address
 
 
+# IPv6 prefixes that carry an IPv4 address a gateway forwards to (NAT64's well-known prefix;
+# 6to4 is `sixtofour`): the IPv4 address inside is checked as well.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.sixtofour
+
+
 def address_refusal(address: IPAddress, allow_local: bool) -> str | None:
     """Why the server may not connect to `address` for an account (None when it may)."""
+    embedded = _embedded_ipv4(address)
+    if embedded is not None and (refusal := address_refusal(embedded, allow_local)):
+        return f"carries {embedded}, which {refusal}"
     if address.is_link_local:
         return "is a link-local address (cloud metadata services live there)"
     if address.is_loopback:  # before is_reserved: ::1 is in the reserved ::/8
