@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -15,8 +18,15 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    column,
     false,
 )
+
+from pixeltrail.platform.campaigns.status import CampaignStatus, EnrollmentStatus
+from pixeltrail.platform.domains.status import DomainStatus
+from pixeltrail.platform.webhooks.status import DeliveryStatus
+from pixeltrail.store.message_status import MessageStatus
+from pixeltrail.tracking.hits import Classification
 
 # Constraint and index names are spelled out so migrations can name what they change.
 NAMING_CONVENTION = {
@@ -30,6 +40,13 @@ NAMING_CONVENTION = {
 SOURCE_LENGTH = 32
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def one_of(name: str, values: type[StrEnum]) -> CheckConstraint:
+    """The database refuses a value of column `name` that is not one of `values`
+    (ck_<table>_<name>). A value added to the enum needs a migration that widens it."""
+    return CheckConstraint(column(name).in_([value.value for value in values]), name=name)
+
 
 # One row per recorded hit with its verdict, kept for its account's retention_days (forever by
 # default: store/event_retention.py); times are UTC epoch milliseconds.
@@ -49,6 +66,7 @@ events = Table(
     Column("classification", String(16), nullable=False),
     Column("reason", Text, nullable=False),
     Column("recorded_at_ms", BigInteger, nullable=False),
+    one_of("classification", Classification),
     # Serves lookups by message alone too, so message_id needs no index of its own.
     Index(None, "message_id", "at_ms"),
 )
@@ -119,6 +137,7 @@ tracking_domains = Table(
     Column("checked_at_ms", BigInteger, nullable=True),
     Column("verified_at_ms", BigInteger, nullable=True),
     Column("created_at_ms", BigInteger, nullable=False),
+    one_of("status", DomainStatus),
 )
 
 # smtp_url_encrypted is None for the built-in outbox.
@@ -178,6 +197,7 @@ campaigns = Table(
     Column("start_at_ms", BigInteger, nullable=True),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    one_of("status", CampaignStatus),
 )
 
 campaign_steps = Table(
@@ -202,6 +222,7 @@ enrollments = Table(
     Column("status", String(16), nullable=False),
     Column("next_step", Integer, nullable=False),
     Column("added_at_ms", BigInteger, nullable=False),
+    one_of("status", EnrollmentStatus),
 )
 
 # One outgoing email. Its id is the message id in tracking tokens (random, 16 characters).
@@ -232,6 +253,7 @@ messages = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Index(None, "campaign_id", "status"),
     Index(None, "status", "send_at_ms"),
+    one_of("status", MessageStatus),
 )
 
 # ---- outbound webhooks (Standard Webhooks) -------------------------------------------------
@@ -265,6 +287,7 @@ webhook_deliveries = Table(
     Column("delivered_at_ms", BigInteger, nullable=True),
     Index(None, "status", "next_attempt_at_ms"),
     Index(None, "endpoint_id", "created_at_ms"),
+    one_of("status", DeliveryStatus),
 )
 
 # ---- campaign reports: aggregates of events, kept by the flusher ---------------------------

@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from json.encoder import encode_basestring
 from typing import Any, Literal
 
@@ -16,14 +17,24 @@ HitKind = Literal["open", "click"]
 # One encoder for every spool line: json.dumps with options builds a new encoder per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
-# Classifications: "human" or a machine kind. A proxied open is a real open made through a
-# mail provider's image proxy: reports count it as an open, with its reason.
-HUMAN = "human"
-APPLE_MPP = "apple_mpp"
-PROXY_OPEN = "proxy_open"
-SCANNER = "scanner"
-BOT = "bot"
-CLASSIFICATIONS = (HUMAN, APPLE_MPP, PROXY_OPEN, SCANNER, BOT)
+
+class Classification(StrEnum):
+    """A hit's verdict: a human, or which kind of machine. A proxied open is a real open made
+    through a mail provider's image proxy: reports count it as an open, with its reason."""
+
+    HUMAN = "human"
+    APPLE_MPP = "apple_mpp"
+    PROXY_OPEN = "proxy_open"
+    SCANNER = "scanner"
+    BOT = "bot"
+
+
+HUMAN = Classification.HUMAN
+APPLE_MPP = Classification.APPLE_MPP
+PROXY_OPEN = Classification.PROXY_OPEN
+SCANNER = Classification.SCANNER
+BOT = Classification.BOT
+CLASSIFICATIONS = tuple(Classification)
 COUNTED_AS_OPEN = frozenset({HUMAN, PROXY_OPEN})
 
 

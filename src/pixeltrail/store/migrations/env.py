@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import context
 from sqlalchemy import Connection, text
 
@@ -17,7 +20,7 @@ def _run(conn: Connection) -> None:
     # Serialise concurrent upgrades: the second process waits for the lock, then finds the
     # schema at head and does nothing. SQLite has one writer: BEGIN IMMEDIATE takes it.
     conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-    with conn.begin():
+    with _sqlite_foreign_keys_off(conn), conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.configure(
@@ -26,6 +29,28 @@ def _run(conn: Connection) -> None:
             render_as_batch=conn.dialect.name == "sqlite",
         )
         context.run_migrations()
+        if conn.dialect.name == "sqlite":
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the upgrade leaves rows pointing at nothing: {broken[:5]}")
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite: batch mode rebuilds a table (drops it, renames a copy), which foreign keys that
+    point at it refuse. The pragma changes only outside a transaction: off for the whole
+    upgrade, the keys checked before it commits, on again afterwards (the connection is
+    pooled)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
 
 
 def _url() -> str:
