@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from pixeltrail.web.dashboard.throttle import SIZE, SignInThrottle
 
 OWNER = "owner@acme.example"
@@ -53,3 +55,34 @@ def test_filling_the_throttle_past_its_size_keeps_a_lock_and_bounds_memory() -> 
         throttle.failed(f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", f"u{n}@spray.example")
     assert throttle.retry_after("203.0.113.66", OWNER) > 0
     assert len(throttle) <= 2 * SIZE
+
+
+def test_attempts_sent_in_parallel_are_admitted_no_more_than_the_limit() -> None:
+    throttle = SignInThrottle(clock=Clock())
+    start = threading.Barrier(40)
+    admitted: list[float] = []
+
+    def attempt() -> None:
+        start.wait()
+        wait, at = throttle.admit("203.0.113.66", OWNER)
+        if not wait:
+            admitted.append(at)
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(admitted) == 8
+    assert throttle.retry_after("203.0.113.66", OWNER) == 15 * 60 + 1
+
+
+def test_a_successful_attempt_counts_against_nobody() -> None:
+    throttle = SignInThrottle()
+    for n in range(19):  # one short of the client's limit, over many emails
+        throttle.failed("203.0.113.66", f"u{n}@acme.example")
+    wait, at = throttle.admit("203.0.113.66", OWNER)
+    assert wait == 0
+    throttle.succeeded("203.0.113.66", OWNER, at)
+    # The sign-in that worked is not the client's 20th failure.
+    assert throttle.retry_after("203.0.113.66", "another@acme.example") == 0

@@ -97,34 +97,62 @@ class SignInThrottle:
         """Seconds until another attempt is allowed; 0 when it is allowed now."""
         now = self._clock()
         with self._lock:
-            waits = [0]
-            for key, limit in self._limits(address, email):
-                times = self._recent(key, limit, now)
-                if times is not None and len(times) >= limit.failures:
-                    # Allowed again once fewer than `failures` are within the window.
-                    waits.append(int(times[-limit.failures] + limit.window_s - now) + 1)
+            wait = self._wait(address, email, now)
             self._trim()
-            return max(waits)
+            return wait
+
+    def admit(self, address: str, email: str) -> tuple[int, float]:
+        """(seconds to wait, 0) when an attempt is not allowed now; else (0, its time), the
+        attempt already counted as a failure until `succeeded` forgives it. Checking and
+        counting at once means attempts sent in parallel cannot all pass the check before
+        any of them is counted: at most a limit's number of passwords are ever tried."""
+        now = self._clock()
+        with self._lock:
+            wait = self._wait(address, email, now)
+            if not wait:
+                self._record(address, email, now)
+            self._trim()
+            return wait, now
 
     def failed(self, address: str, email: str) -> None:
         now = self._clock()
         with self._lock:
-            for key, limit in self._limits(address, email):
-                times = self._recent(key, limit, now)
-                if times is None:
-                    times = self._counting[key] = []
-                times.append(now)
-                del times[: -limit.failures]  # attempts racing past a lock add nothing
-                if len(times) < limit.failures:
-                    self._counting.move_to_end(key)
-                elif key not in self._locked:
-                    del self._counting[key]
-                    self._locked[key] = times
+            self._record(address, email, now)
             self._trim()
 
-    def succeeded(self, address: str, email: str) -> None:
-        """The email's failures from this client are forgiven; those from elsewhere are not."""
-        key = ("email+client", email, client_of(address))
+    def succeeded(self, address: str, email: str, admitted_at: float | None = None) -> None:
+        """The email's failures from this client are forgiven; those from elsewhere are not.
+        The attempt admitted at `admitted_at` no longer counts against the client or the email."""
+        client = client_of(address)
+        key = ("email+client", email, client)
         with self._lock:
             self._counting.pop(key, None)
             self._locked.pop(key, None)
+            if admitted_at is None:
+                return
+            for other in (("client", client), ("email", email)):
+                times = self._counting.get(other) or self._locked.get(other)
+                if times and admitted_at in times:
+                    times.remove(admitted_at)
+
+    def _wait(self, address: str, email: str, now: float) -> int:
+        waits = [0]
+        for key, limit in self._limits(address, email):
+            times = self._recent(key, limit, now)
+            if times is not None and len(times) >= limit.failures:
+                # Allowed again once fewer than `failures` are within the window.
+                waits.append(int(times[-limit.failures] + limit.window_s - now) + 1)
+        return max(waits)
+
+    def _record(self, address: str, email: str, now: float) -> None:
+        for key, limit in self._limits(address, email):
+            times = self._recent(key, limit, now)
+            if times is None:
+                times = self._counting[key] = []
+            times.append(now)
+            del times[: -limit.failures]  # attempts racing past a lock add nothing
+            if len(times) < limit.failures:
+                self._counting.move_to_end(key)
+            elif key not in self._locked:
+                del self._counting[key]
+                self._locked[key] = times
