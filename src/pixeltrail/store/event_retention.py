@@ -26,7 +26,6 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pixeltrail.store.db import write_transaction
-from pixeltrail.store.purged_totals import CONTACT_COUNTS, LINK_COUNTS
 from pixeltrail.store.report_aggregates import (
     QUARTER_HOUR_MS,
     TIMELINE_FIELDS,
@@ -36,6 +35,8 @@ from pixeltrail.store.report_aggregates import (
 )
 from pixeltrail.store.report_rollups import add_to, key_of
 from pixeltrail.store.schema import (
+    CONTACT_COUNTS,
+    LINK_COUNTS,
     accounts,
     campaigns,
     events,

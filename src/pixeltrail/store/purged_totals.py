@@ -15,14 +15,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, select
 
 from pixeltrail.store.schema import (
+    CONTACT_COUNTS,
+    LINK_COUNTS,
     purged_contact_links,
     purged_contacts,
     purged_reasons,
     purged_timeline,
 )
-
-CONTACT_COUNTS = ("opens", "proxy_opens", "machine_opens", "clicks", "machine_clicks")
-LINK_COUNTS = ("clicks", "machine_clicks")
 
 
 class ContactRow(NamedTuple):

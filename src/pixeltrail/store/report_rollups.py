@@ -33,6 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pixeltrail.store.purged_totals import with_purged_contacts, with_purged_links
 from pixeltrail.store.schema import (
+    CONTACT_COUNTS,
+    LINK_COUNTS,
     events,
     messages,
     report_campaigns,
@@ -42,8 +44,6 @@ from pixeltrail.store.schema import (
 )
 from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN, PROXY_OPEN
 
-CONTACT_FIELDS = ("opens", "proxy_opens", "machine_opens", "clicks", "machine_clicks")
-LINK_FIELDS = ("clicks", "machine_clicks")
 CHUNK = 500
 
 _e, _m = events.c, messages.c
@@ -137,7 +137,7 @@ def _link_rows(conn: Connection, campaign_id: str, contact_ids: list[str]) -> Se
 
 def _campaign_sums(rows: Iterable[Any], sign: int, into: Counter[str]) -> None:
     for row in rows:
-        for field in CONTACT_FIELDS:
+        for field in CONTACT_COUNTS:
             value = getattr(row, field)
             into[field] += sign * value
             into[f"unique_{field}"] += sign * (value > 0)
@@ -149,11 +149,11 @@ def _link_sums(
     per_contact: dict[tuple[str, str | None], Counter[str]] = {}
     for row in rows:
         counts = per_contact.setdefault((row.contact_id, row.destination), Counter())
-        for field in LINK_FIELDS:
+        for field in LINK_COUNTS:
             counts[field] += getattr(row, field)
     for (_, destination), counts in per_contact.items():
         _, total = into.setdefault(key_of(destination), (destination, Counter()))
-        for field in LINK_FIELDS:
+        for field in LINK_COUNTS:
             total[field] += sign * counts[field]
             total[f"unique_{field}"] += sign * (counts[field] > 0)
 
@@ -191,19 +191,19 @@ def refresh_contacts(conn: Connection, contacts_of: Mapping[str, Collection[str]
     add_to(
         conn,
         report_campaigns,
-        [{"campaign_id": c, **{f: sums[f] for f in _sum_fields(CONTACT_FIELDS)}}
+        [{"campaign_id": c, **{f: sums[f] for f in _sum_fields(CONTACT_COUNTS)}}
          for c, sums in campaign_sums.items() if any(sums.values())],
-        _sum_fields(CONTACT_FIELDS),
+        _sum_fields(CONTACT_COUNTS),
     )  # fmt: skip
     add_to(
         conn,
         report_links,
         [
             {"campaign_id": c, "destination_key": key, "destination": destination,
-             **{f: sums[f] for f in _sum_fields(LINK_FIELDS)}}
+             **{f: sums[f] for f in _sum_fields(LINK_COUNTS)}}
             for (c, key), (destination, sums) in link_sums.items() if any(sums.values())
         ],
-        _sum_fields(LINK_FIELDS),
+        _sum_fields(LINK_COUNTS),
     )  # fmt: skip
 
 

@@ -295,34 +295,73 @@ webhook_deliveries = Table(
 # events themselves. "opens" are opens classified human or proxy_open (COUNTED_AS_OPEN),
 # "clicks" clicks classified human; the machine_* columns count the rest.
 
-# Per contact of a campaign: recomputed from the events of the contact's messages of the
-# campaign whenever one of them changes (a new event, a verdict changed after the fact).
-report_contacts = Table(
-    "report_contacts",
-    metadata,
-    Column("campaign_id", String(ID), primary_key=True),
-    Column("contact_id", String(ID), primary_key=True),
-    Column("opens", Integer, nullable=False),  # proxy_opens included
-    Column("proxy_opens", Integer, nullable=False),
-    Column("machine_opens", Integer, nullable=False),
-    Column("first_open_ms", BigInteger, nullable=True),
-    Column("last_open_ms", BigInteger, nullable=True),
-    Column("clicks", Integer, nullable=False),
-    Column("machine_clicks", Integer, nullable=False),
-)
+# The counts of a contact's row, and of a contact's link's row.
+CONTACT_COUNTS = ("opens", "proxy_opens", "machine_opens", "clicks", "machine_clicks")
+LINK_COUNTS = ("clicks", "machine_clicks")
 
-# Clicks per tracked link of a contact's messages (not the honeypot link), recomputed likewise.
-report_contact_links = Table(
-    "report_contact_links",
-    metadata,
-    Column("campaign_id", String(ID), primary_key=True),
-    Column("contact_id", String(ID), primary_key=True),
-    Column("message_id", String(16), primary_key=True),
-    Column("link", Integer, primary_key=True),
-    Column("destination", Text, nullable=True),
-    Column("clicks", Integer, nullable=False),
-    Column("machine_clicks", Integer, nullable=False),
-)
+
+def _totals_tables(prefix: str) -> tuple[Table, Table, Table, Table]:
+    """The per-contact, per-link, per-reason and per-quarter-hour totals of campaigns, named
+    <prefix>_contacts, _contact_links, _reasons and _timeline: report_ (what reports read)
+    and purged_ (what purged events had counted) have the same columns and meaning."""
+    contacts = Table(
+        f"{prefix}_contacts",
+        metadata,
+        Column("campaign_id", String(ID), primary_key=True),
+        Column("contact_id", String(ID), primary_key=True),
+        Column("opens", Integer, nullable=False),  # proxy_opens included
+        Column("proxy_opens", Integer, nullable=False),
+        Column("machine_opens", Integer, nullable=False),
+        Column("first_open_ms", BigInteger, nullable=True),
+        Column("last_open_ms", BigInteger, nullable=True),
+        Column("clicks", Integer, nullable=False),
+        Column("machine_clicks", Integer, nullable=False),
+    )
+    # Clicks per tracked link of a contact's messages (not the honeypot link).
+    contact_links = Table(
+        f"{prefix}_contact_links",
+        metadata,
+        Column("campaign_id", String(ID), primary_key=True),
+        Column("contact_id", String(ID), primary_key=True),
+        Column("message_id", String(16), primary_key=True),
+        Column("link", Integer, primary_key=True),
+        Column("destination", Text, nullable=True),
+        Column("clicks", Integer, nullable=False),
+        Column("machine_clicks", Integer, nullable=False),
+    )
+    # Per kind of event and verdict other than plain "human": how many events, by reason
+    # without its per-event details (see report_aggregates.reason_label); reason_key hashes
+    # kind, classification and reason.
+    reasons = Table(
+        f"{prefix}_reasons",
+        metadata,
+        Column("campaign_id", String(ID), primary_key=True),
+        Column("reason_key", String(32), primary_key=True),
+        Column("kind", String(8), nullable=False),
+        Column("classification", String(16), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("events", Integer, nullable=False),
+    )
+    # Per quarter hour (UTC; every time zone is a whole number of quarter hours from UTC, so
+    # the hours and days of any zone are sums of these).
+    timeline = Table(
+        f"{prefix}_timeline",
+        metadata,
+        Column("campaign_id", String(ID), primary_key=True),
+        Column("bucket_ms", BigInteger, primary_key=True),
+        Column("opens", Integer, nullable=False),
+        Column("machine_opens", Integer, nullable=False),
+        Column("clicks", Integer, nullable=False),
+        Column("machine_clicks", Integer, nullable=False),
+    )
+    return contacts, contact_links, reasons, timeline
+
+
+# report_contacts: recomputed from the events of the contact's messages of the campaign
+# whenever one of them changes (a new event, a verdict changed after the fact), and
+# report_contact_links likewise; report_reasons and report_timeline: each new event and each
+# verdict that moves an event between human and machine is added there.
+report_contacts, report_contact_links, report_reasons, report_timeline = _totals_tables("report")
 
 # Per campaign: what changes in report_contacts is added here (unique_* count contacts).
 report_campaigns = Table(
@@ -353,34 +392,6 @@ report_links = Table(
     Column("unique_clicks", Integer, nullable=False),
     Column("machine_clicks", Integer, nullable=False),
     Column("unique_machine_clicks", Integer, nullable=False),
-)
-
-# Per campaign, kind of event and verdict other than plain "human": how many events, by
-# reason without its per-event details (see report_aggregates.reason_label); reason_key hashes
-# kind, classification and reason.
-report_reasons = Table(
-    "report_reasons",
-    metadata,
-    Column("campaign_id", String(ID), primary_key=True),
-    Column("reason_key", String(32), primary_key=True),
-    Column("kind", String(8), nullable=False),
-    Column("classification", String(16), nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("events", Integer, nullable=False),
-)
-
-# Per campaign and quarter hour (UTC; every time zone is a whole number of quarter hours from
-# UTC, so the hours and days of any zone are sums of these): each new event and each verdict
-# that moves an event between human and machine is added here.
-report_timeline = Table(
-    "report_timeline",
-    metadata,
-    Column("campaign_id", String(ID), primary_key=True),
-    Column("bucket_ms", BigInteger, primary_key=True),
-    Column("opens", Integer, nullable=False),
-    Column("machine_opens", Integer, nullable=False),
-    Column("clicks", Integer, nullable=False),
-    Column("machine_clicks", Integer, nullable=False),
 )
 
 # A campaign's messages by contact: reports find a contact's messages, page through a
@@ -419,50 +430,4 @@ invites = Table(
 # reports is kept here, so reports recomputed from the events (a contact's rows when a new hit
 # arrives, a campaign's on a rebuild) still count them. Same keys and meaning as the report
 # tables they follow; reasons are kept as labels (report_aggregates.reason_label).
-purged_contacts = Table(
-    "purged_contacts",
-    metadata,
-    Column("campaign_id", String(ID), primary_key=True),
-    Column("contact_id", String(ID), primary_key=True),
-    Column("opens", Integer, nullable=False),
-    Column("proxy_opens", Integer, nullable=False),
-    Column("machine_opens", Integer, nullable=False),
-    Column("first_open_ms", BigInteger, nullable=True),
-    Column("last_open_ms", BigInteger, nullable=True),
-    Column("clicks", Integer, nullable=False),
-    Column("machine_clicks", Integer, nullable=False),
-)
-
-purged_contact_links = Table(
-    "purged_contact_links",
-    metadata,
-    Column("campaign_id", String(ID), primary_key=True),
-    Column("contact_id", String(ID), primary_key=True),
-    Column("message_id", String(16), primary_key=True),
-    Column("link", Integer, primary_key=True),
-    Column("destination", Text, nullable=True),
-    Column("clicks", Integer, nullable=False),
-    Column("machine_clicks", Integer, nullable=False),
-)
-
-purged_reasons = Table(
-    "purged_reasons",
-    metadata,
-    Column("campaign_id", String(ID), primary_key=True),
-    Column("reason_key", String(32), primary_key=True),
-    Column("kind", String(8), nullable=False),
-    Column("classification", String(16), nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("events", Integer, nullable=False),
-)
-
-purged_timeline = Table(
-    "purged_timeline",
-    metadata,
-    Column("campaign_id", String(ID), primary_key=True),
-    Column("bucket_ms", BigInteger, primary_key=True),
-    Column("opens", Integer, nullable=False),
-    Column("machine_opens", Integer, nullable=False),
-    Column("clicks", Integer, nullable=False),
-    Column("machine_clicks", Integer, nullable=False),
-)
+purged_contacts, purged_contact_links, purged_reasons, purged_timeline = _totals_tables("purged")
