@@ -48,7 +48,19 @@ $(CHROMIUM):
 	  exit 1; \
 	fi
 
-test: lint $(CHROMIUM)
+# The inbound tests read mail over IMAP from Debian's Dovecot, started by the tests themselves
+# on loopback (tests/inbound/imap_server.py); installed when missing, like Chromium.
+DOVECOT := /usr/sbin/dovecot
+$(DOVECOT):
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
+	else \
+	  echo "The inbound tests need Dovecot at $(DOVECOT): install Debian's dovecot-imapd package" >&2; \
+	  exit 1; \
+	fi
+
+test: lint $(CHROMIUM) $(DOVECOT)
 	.venv/bin/pytest
 
 bench: $(UV)
