@@ -223,6 +223,26 @@ def test_a_reply_with_only_a_re_subject() -> None:
     assert result.referenced_ids == ()
 
 
+def test_a_forwarded_bounce_is_no_bounce() -> None:
+    raw = _reply(
+        "Subject: Fwd: Undelivered Mail Returned to Sender\r\n",
+        b"What does this mean?\r\n\r\n<bob@customer.example>: 550 5.1.1 User unknown\r\n",
+    )
+    result = classify_message(raw)
+    assert result.kind is InboundKind.OTHER
+    assert not result.recipients
+
+
+def test_the_same_text_from_a_mail_server_is_a_bounce() -> None:
+    raw = _reply(
+        "Subject: Undelivered Mail Returned to Sender\r\n",
+        b"I'm sorry.\r\n\r\n<bob@customer.example>: 550 5.1.1 User unknown\r\n",
+    )
+    result = classify_message(raw)
+    assert result.kind is InboundKind.BOUNCE
+    assert [(r.address, r.status) for r in result.recipients] == [("bob@customer.example", "5.1.1")]
+
+
 def test_a_new_message_is_other() -> None:
     result = classify_message(_reply("Subject: Hello\r\n", b"Hi\r\n"))
     assert result.kind is InboundKind.OTHER
@@ -231,7 +251,7 @@ def test_a_new_message_is_other() -> None:
 def test_x_auto_response_suppress_alone_is_a_person() -> None:
     raw = _reply(
         f"Subject: Re: Quick question\r\nIn-Reply-To: <{OUR_ID}@acme.example>\r\n"
-        "X-Auto-Response-Suppress: All\r\nAuto-Submitted: no\r\n",
+        "X-Auto-Response-Suppress: All\r\nAuto-Submitted: No (typed)\r\n",
         b"Typed by hand.\r\n",
     )
     assert classify_message(raw).kind is InboundKind.REPLY
@@ -239,7 +259,15 @@ def test_x_auto_response_suppress_alone_is_a_person() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["X-Autoreply: yes", "X-Autorespond: on", "Precedence: auto_reply", "Precedence: junk"],
+    [
+        "X-Autoreply: yes",
+        "X-Autorespond: on",
+        "Precedence: auto_reply",
+        "Precedence: bulk",
+        "Precedence: junk",
+        "Auto-Submitted: auto-replied (vacation)",
+        "Auto-Submitted: auto-generated",
+    ],
 )
 def test_autoresponder_headers(header: str) -> None:
     raw = _reply(

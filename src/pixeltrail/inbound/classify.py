@@ -35,7 +35,8 @@ _AUTO_SUBJECT = re.compile(
     r"automatische antwort|réponse automatique)\b",
     re.IGNORECASE,
 )
-_MAILER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailer|double-bounce)\b", re.I)
+_MAILER = re.compile(r"^(mailer-daemon|post_?master|mail-daemon|mailer|double-bounce)\b", re.I)
+_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr|rv|enc)\s*:", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery status notification|failure notice|returned mail|delivery failure|"
     r"could not be delivered|delivery has failed|mail delivery failed|non-delivery|nondelivery",
@@ -195,14 +196,15 @@ def _without_ids(report: Report, ids: set[str]) -> Report:
 def _automatic(msg: Message) -> str | None:
     """Why the message was sent by a machine rather than typed, or None (RFC 3834 and the
     headers of common autoresponders; X-Auto-Response-Suppress only asks others not to answer)."""
-    auto_submitted = header_text(msg, "auto-submitted").split(";")[0].strip().lower()
+    # "auto-replied; owner-email=...", "no (typed by hand)": the keyword alone counts.
+    auto_submitted = re.split(r"[;(\s]", header_text(msg, "auto-submitted").strip())[0].lower()
     if auto_submitted and auto_submitted != "no":
         return f"Auto-Submitted: {auto_submitted}"
     for name in ("x-autoreply", "x-autorespond", "x-autoresponder"):
         if msg.get(name) is not None:
             return f"{name} header"
     precedence = header_text(msg, "precedence").strip().lower()
-    if precedence in {"auto_reply", "bulk", "junk", "list"}:
+    if precedence in {"auto_reply", "bulk", "junk"}:
         return f"Precedence: {precedence}"
     # Exchange and Outlook stamp replies made by inbox rules and out-of-office with this header.
     if msg.get("x-ms-exchange-inbox-rules-loop") is not None:
@@ -225,7 +227,9 @@ def _from_mail_system(msg: Message) -> str | None:
         return "Return-Path: <>"
     if _MAILER.match(sender):
         return f"From: {sender}"
-    if _BOUNCE_SUBJECT.search(subject) and not _REPLY_SUBJECT.match(subject):
+    # A person answering or forwarding a bounce ("Fwd: Undelivered Mail ...") is no bounce.
+    answered = _REPLY_SUBJECT.match(subject) or _FORWARD_SUBJECT.match(subject)
+    if _BOUNCE_SUBJECT.search(subject) and not answered:
         return "its subject"
     return None
 
