@@ -403,6 +403,23 @@ def test_broken_headers_never_raise() -> None:
     assert (result.kind, result.date, result.in_reply_to) == (InboundKind.OTHER, None, ())
 
 
+def test_a_report_names_each_recipient_once() -> None:
+    block = b"Final-Recipient: rfc822; Bob@customer.example\r\nAction: failed\r\n\r\n"
+    raw = (
+        b"From: MAILER-DAEMON@mx.example\r\nContent-Type: multipart/report;"
+        b" report-type=delivery-status; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: message/delivery-status\r\n\r\n"
+        + block * 5000
+        + b"Final-Recipient: rfc822; eve@customer.example\r\nAction: failed\r\n\r\n--b--\r\n"
+    )
+    result = classify_message(raw)
+    assert result.kind is InboundKind.BOUNCE
+    assert [r.address for r in result.recipients] == [
+        "Bob@customer.example",
+        "eve@customer.example",
+    ]
+
+
 def test_our_message_id() -> None:
     assert our_message_id(f"<{OUR_ID}@acme.example>") == OUR_ID
     assert our_message_id(f"{OUR_ID}@xn--mnchen-3ya.example") == OUR_ID

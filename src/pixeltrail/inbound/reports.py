@@ -26,6 +26,8 @@ _DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-stat
 _HEADER_TYPES = frozenset({"text/rfc822-headers", "message/global-headers"})
 _ORIGINAL_TYPES = frozenset({"message/rfc822", "message/global"})
 _MAX_DIAGNOSTIC = 500
+# A report names the recipients of one message; more than this is no report we sent for.
+MAX_RECIPIENTS = 1000
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,15 @@ def _report(blocks: list[Message], source: str) -> Report | None:
             delivered = True
     if not failed and not delayed and not delivered:
         return None
-    return Report(tuple(failed), tuple(delayed), delivered, source)
+    return Report(_unique(failed), _unique(delayed), delivered, source)
+
+
+def _unique(recipients: list[FailedRecipient]) -> tuple[FailedRecipient, ...]:
+    """Each address once (its first block), at most MAX_RECIPIENTS of them."""
+    seen: dict[str, FailedRecipient] = {}
+    for recipient in recipients:
+        seen.setdefault(recipient.address.lower(), recipient)
+    return tuple(seen.values())[:MAX_RECIPIENTS]
 
 
 def heuristic_report(msg: Message) -> Report | None:
