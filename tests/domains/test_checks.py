@@ -15,14 +15,12 @@ from pixeltrail.platform.domains.checks import (
 )
 from pixeltrail.platform.domains.dns_check import CnameResolver, parse_servers
 from pixeltrail.platform.domains.domains import (
-    FAILED,
-    PENDING,
-    VERIFIED,
     TrackingDomain,
     add_domain,
     get_domain,
     served_hostnames,
 )
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import tracking_domains
@@ -58,14 +56,14 @@ def test_a_cname_to_the_instance_verifies(
 ) -> None:
     domain = added(engine, settings)
     assert (domain.status, domain.cname_target, domain.verified_at_ms) == (
-        PENDING,
+        DomainStatus.PENDING,
         CNAME_TARGET,
         None,
     )
     dns.cname(HOST, CNAME_TARGET.upper() + ".")  # case and trailing dot do not matter
     before = now_ms()
     after = verify(engine, domain, resolver)
-    assert (after.status, after.last_error) == (VERIFIED, None)
+    assert (after.status, after.last_error) == (DomainStatus.VERIFIED, None)
     assert after.checked_at_ms is not None and after.checked_at_ms >= before
     assert after.verified_at_ms == after.checked_at_ms
     assert get_domain_row(engine, after) == after
@@ -81,7 +79,7 @@ def test_a_cname_chain_that_reaches_the_instance_verifies(
 ) -> None:
     dns.cname(HOST, "edge.acme-cdn.test")
     dns.cname("edge.acme-cdn.test", CNAME_TARGET)
-    assert verify(engine, added(engine, settings), resolver).status == VERIFIED
+    assert verify(engine, added(engine, settings), resolver).status == DomainStatus.VERIFIED
 
 
 @pytest.mark.parametrize(
@@ -127,7 +125,7 @@ def test_wrong_dns_fails_saying_what_dns_answered_and_what_to_fix(
 ) -> None:
     dns.records.update(records)
     after = verify(engine, added(engine, settings), resolver)
-    assert after.status == FAILED
+    assert after.status == DomainStatus.FAILED
     assert after.last_error is not None
     assert words in after.last_error
     assert after.verified_at_ms is None
@@ -139,7 +137,7 @@ def test_a_server_failure_is_reported_as_such(
 ) -> None:
     dns.servfail.add(HOST)
     after = verify(engine, added(engine, settings), resolver)
-    assert after.status == FAILED
+    assert after.status == DomainStatus.FAILED
     assert after.last_error is not None
     assert "could not answer" in after.last_error
     assert "SERVFAIL" in after.last_error
@@ -150,7 +148,7 @@ def test_no_answer_in_time_is_a_failure_naming_the_servers(
 ) -> None:
     slow = CnameResolver([silent_dns], lifetime=0.3)
     after = verify(engine, added(engine, settings), slow)
-    assert after.status == FAILED
+    assert after.status == DomainStatus.FAILED
     assert after.last_error is not None
     assert f"no DNS answer within 0.3 s from {silent_dns}" in after.last_error
 
@@ -162,13 +160,13 @@ def test_rechecks_follow_dns_and_never_drop_a_domain_that_was_verified(
     # Periodic checks leave a pending domain pending while its record is missing...
     assert recheck_domains(engine, resolver) == []
     waiting = get_domain_row(engine, domain)
-    assert waiting.status == PENDING
+    assert waiting.status == DomainStatus.PENDING
     assert waiting.last_error is not None and "no such name" in waiting.last_error
     assert served(engine) == set()
     # ...and verify it as soon as the record appears (when its next check is due).
     dns.cname(HOST, CNAME_TARGET)
     [changed] = recheck_domains(engine, resolver, now=now_ms() + 11 * 60_000)
-    assert changed.status == VERIFIED
+    assert changed.status == DomainStatus.VERIFIED
     assert served(engine) == {HOST}
 
     # A verified domain is re-checked every 6 hours, not before.
@@ -178,7 +176,7 @@ def test_rechecks_follow_dns_and_never_drop_a_domain_that_was_verified(
     later = now_ms() + VERIFIED_EVERY_MS + 60_000
     assert recheck_domains(engine, CnameResolver([silent_dns], lifetime=0.2), now=later) == []
     kept = get_domain_row(engine, domain)
-    assert kept.status == VERIFIED
+    assert kept.status == DomainStatus.VERIFIED
     assert kept.last_error is not None and "the last re-check got no answer" in kept.last_error
 
     # The CNAME moved away: failed, and the error says links reach us only while it points
@@ -186,7 +184,7 @@ def test_rechecks_follow_dns_and_never_drop_a_domain_that_was_verified(
     dns.cname(HOST, "elsewhere.example")
     later += VERIFIED_EVERY_MS + 60_000
     [moved] = recheck_domains(engine, resolver, now=later)
-    assert moved.status == FAILED
+    assert moved.status == DomainStatus.FAILED
     assert moved.last_error is not None
     assert "points at elsewhere.example." in moved.last_error
     assert "It was verified before" in moved.last_error
@@ -196,7 +194,7 @@ def test_rechecks_follow_dns_and_never_drop_a_domain_that_was_verified(
     # Fixed again: verified again at the next check.
     dns.cname(HOST, CNAME_TARGET)
     [back] = recheck_domains(engine, resolver, now=later + 11 * 60_000)
-    assert (back.status, back.last_error) == (VERIFIED, None)
+    assert (back.status, back.last_error) == (DomainStatus.VERIFIED, None)
 
 
 def served(engine: Engine) -> set[str]:
@@ -217,7 +215,7 @@ def test_a_domain_checked_a_moment_ago_is_not_checked_again(
     with engine.connect() as conn:
         assert due_domains(conn, now_ms()) == []
     assert recheck_domains(engine, resolver) == []
-    assert get_domain_row(engine, domain).status == PENDING
+    assert get_domain_row(engine, domain).status == DomainStatus.PENDING
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,13 @@ from pixeltrail.platform.accounts.accounts import create_account
 from pixeltrail.platform.domains.checks import recheck_domains, verify_domain
 from pixeltrail.platform.domains.dns_check import CnameResolver
 from pixeltrail.platform.domains.domains import (
-    FAILED,
-    VERIFIED,
     TrackingDomain,
     add_domain,
     served_hostnames,
     tracking_base_url,
 )
 from pixeltrail.platform.domains.hostnames import is_loopback_host
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.platform.errors import Conflict, Invalid
 from pixeltrail.store.db import write_transaction
 from pixeltrail.web.hosts import AllowedHosts
@@ -72,7 +71,7 @@ def test_a_localhost_domain_verifies_without_dns_on_a_loopback_instance(
     assert (domain.hostname, domain.cname_target, domain.local) == (LOCAL, "localhost", True)
     resolver = CnameResolver.from_settings(settings, lifetime=1.0)
     after = verify_domain(database.engine, domain.account_id, domain.id, resolver)
-    assert (after.status, after.last_error) == (VERIFIED, None)
+    assert (after.status, after.last_error) == (DomainStatus.VERIFIED, None)
     with database.engine.connect() as conn:
         assert LOCAL in served_hostnames(conn)
     hosts = AllowedHosts(settings, database.engine)
@@ -99,11 +98,11 @@ def test_real_domains_on_a_loopback_instance_keep_their_rules(
     domain = add(database.engine, named, "track.acme.test")
     resolver = CnameResolver.from_settings(named)
     after = verify_domain(database.engine, domain.account_id, domain.id, resolver)
-    assert after.status == FAILED
+    assert after.status == DomainStatus.FAILED
     assert after.last_error is not None and "no such name" in after.last_error
     dns.cname("track.acme.test", CNAME_TARGET)
     again = verify_domain(database.engine, domain.account_id, domain.id, resolver)
-    assert again.status == VERIFIED
+    assert again.status == DomainStatus.VERIFIED
     assert tracking_base_url(again, named) == "https://track.acme.test"
 
 
@@ -123,11 +122,11 @@ def test_a_localhost_domain_stops_verifying_when_the_instance_goes_public(
     verified = verify_domain(
         database.engine, domain.account_id, domain.id, CnameResolver.from_settings(trial)
     )
-    assert verified.status == VERIFIED
+    assert verified.status == DomainStatus.VERIFIED
     # The same database behind a public base URL (`settings`): the name cannot reach it.
     after = verify_domain(
         database.engine, domain.account_id, domain.id, CnameResolver.from_settings(settings)
     )
-    assert after.status == FAILED
+    assert after.status == DomainStatus.FAILED
     assert after.last_error is not None
     assert "works only while this instance's base URL is on this machine" in after.last_error

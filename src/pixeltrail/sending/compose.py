@@ -18,6 +18,7 @@ from pixeltrail.sending.mime import Envelope, UnsendableAddress, build_message
 from pixeltrail.sending.outcomes import Outcome
 from pixeltrail.sending.plaintext import html_to_text, tidy
 from pixeltrail.sending.text_template import text_template
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.schema import campaign_steps, contacts, mailboxes
 from pixeltrail.tracking.htmlpart import instrument_html
 from pixeltrail.tracking.links import LinkBuilder
@@ -80,7 +81,9 @@ class BatchComposer:
         """The message ready for SMTP, or why it is not sent (suppressed, a template error)."""
         contact = self._contacts[m.contact_id]
         if contact.suppressed is not None:
-            return Outcome("cancelled", f"not sent: the address is {contact.suppressed}")
+            return Outcome(
+                MessageStatus.CANCELLED, f"not sent: the address is {contact.suppressed}"
+            )
         step = self._steps[m.step_id]
         context = template_context(
             {
@@ -101,7 +104,7 @@ class BatchComposer:
             else:
                 text = html_to_text(html)
         except PlatformError as exc:  # a template error fails this message only
-            return Outcome("failed", f"template: {exc.message}")
+            return Outcome(MessageStatus.FAILED, f"template: {exc.message}")
         links = self._link_builder(m.tracking_base_url, m.account_id)
         options = TrackingOptions(
             opens=m.track_opens, clicks=m.track_clicks, text_links=m.track_text_links
@@ -117,6 +120,6 @@ class BatchComposer:
         try:
             data = build_message(envelope, html, text, links.unsubscribe_url(m.id))
         except UnsendableAddress as exc:
-            return Outcome("failed", str(exc))
+            return Outcome(MessageStatus.FAILED, str(exc))
         destinations = {link.destination for link in tracker.tracked}
         return Prepared(m, envelope, data, len(tracker.tracked), len(destinations))

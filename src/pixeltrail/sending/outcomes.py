@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import Connection, bindparam, select, update
 
@@ -37,7 +38,7 @@ _SENT = (
 class Outcome:
     """What became of one claimed message: sent, retry (temporary), failed, or cancelled."""
 
-    status: str  # a MessageStatus, or "retry"
+    status: MessageStatus | Literal["retry"]
     error: str | None = None
     bounced: bool = False
     link_count: int = 0

@@ -28,9 +28,7 @@ from pixeltrail.platform.mail.mailboxes import plain_text, require_mailbox
 from pixeltrail.platform.paging import page
 from pixeltrail.store.schema import campaign_steps, campaigns, enrollments
 
-# Earlier names of the statuses, for the modules not yet using the enums.
-DRAFT, FINISHED = CampaignStatus.DRAFT, CampaignStatus.FINISHED
-ENROLLED = EnrollmentStatus.ACTIVE
+DRAFT = CampaignStatus.DRAFT  # an earlier name, for the modules not yet using the enum
 
 
 @dataclass(frozen=True)

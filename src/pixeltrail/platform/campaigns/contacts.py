@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from pixeltrail.platform.campaigns.campaigns import ENROLLED, FINISHED, campaign_row
+from pixeltrail.platform.campaigns.campaigns import campaign_row
+from pixeltrail.platform.campaigns.status import CampaignStatus, EnrollmentStatus
 from pixeltrail.platform.contacts.contacts import (
     SUPPRESSED,
     Contact,
@@ -27,9 +28,9 @@ from pixeltrail.platform.contacts.contacts import (
 )
 from pixeltrail.platform.errors import Conflict, NotFound
 from pixeltrail.platform.paging import page
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.schema import contacts, enrollments, messages
 
-STOPPED = "stopped"
 SAMPLE_CONTACT: dict[str, Any] = {
     "email": "ada@example.com",
     "first_name": "Ada",
@@ -142,7 +143,7 @@ def remove_contacts(
 ) -> dict[str, int]:
     """Take contacts out of the campaign: {"removed", "stopped"} (see the module docstring)."""
     row = campaign_row(conn, account_id, campaign_id, lock=True)
-    if row.status == FINISHED:
+    if row.status == CampaignStatus.FINISHED:
         raise Conflict("this campaign is finished: its contacts stay as they were")
     ids = list(dict.fromkeys(contact_ids))
     found = {
@@ -176,17 +177,17 @@ def remove_contacts(
             .where(
                 enrollments.c.campaign_id == campaign_id,
                 enrollments.c.contact_id.in_(with_messages),
-                enrollments.c.status == ENROLLED,
+                enrollments.c.status == EnrollmentStatus.ACTIVE,
             )
-            .values(status=STOPPED)
+            .values(status=EnrollmentStatus.STOPPED)
         )
         conn.execute(
             update(messages)
             .where(
                 messages.c.campaign_id == campaign_id,
                 messages.c.contact_id.in_(with_messages),
-                messages.c.status == "scheduled",
+                messages.c.status == MessageStatus.SCHEDULED,
             )
-            .values(status="cancelled", error="not sent: taken out of the campaign")
+            .values(status=MessageStatus.CANCELLED, error="not sent: taken out of the campaign")
         )
     return {"removed": len(untouched), "stopped": len(with_messages)}

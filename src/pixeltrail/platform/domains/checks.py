@@ -11,14 +11,9 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from pixeltrail.platform.domains.dns_check import CnameResolver, DnsAnswer
-from pixeltrail.platform.domains.domains import (
-    FAILED,
-    VERIFIED,
-    TrackingDomain,
-    domain_of,
-    get_domain,
-)
+from pixeltrail.platform.domains.domains import TrackingDomain, domain_of, get_domain
 from pixeltrail.platform.domains.hostnames import is_local_name
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.platform.errors import NotFound
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.store.db import write_transaction
@@ -37,12 +32,12 @@ def judge(domain: TrackingDomain, answer: DnsAnswer, explicit: bool) -> tuple[st
     """
     host, target = domain.hostname, domain.cname_target
     if target in answer.chain:
-        return VERIFIED, None
+        return DomainStatus.VERIFIED, None
     if answer.failure is not None:
         error = f"{answer.failure}; check that DNS can be reached, then verify again"
-        if domain.status == VERIFIED:
-            return VERIFIED, f"the last re-check got no answer ({error})"
-        return (FAILED if explicit else domain.status), error
+        if domain.status == DomainStatus.VERIFIED:
+            return DomainStatus.VERIFIED, f"the last re-check got no answer ({error})"
+        return (DomainStatus.FAILED if explicit else domain.status), error
     fix = f"a CNAME record {host} → {target}"
     if is_local_name(host):
         error = (
@@ -72,7 +67,8 @@ def judge(domain: TrackingDomain, answer: DnsAnswer, explicit: bool) -> tuple[st
             ". It was verified before: this server still answers for it, but readers reach "
             "it only while the CNAME points here"
         )
-    return (FAILED if explicit or domain.status == VERIFIED else domain.status), error
+    failed = explicit or domain.status == DomainStatus.VERIFIED
+    return (DomainStatus.FAILED if failed else domain.status), error
 
 
 def _record(
@@ -121,8 +117,8 @@ def due_domains(conn: Connection, now: int, limit: int = 100) -> list[TrackingDo
         .where(
             or_(
                 checked.is_(None),
-                (status == VERIFIED) & (checked < now - VERIFIED_EVERY_MS),
-                (status != VERIFIED) & (checked < now - UNVERIFIED_EVERY_MS),
+                (status == DomainStatus.VERIFIED) & (checked < now - VERIFIED_EVERY_MS),
+                (status != DomainStatus.VERIFIED) & (checked < now - UNVERIFIED_EVERY_MS),
             )
         )
         .order_by(func.coalesce(checked, 0), tracking_domains.c.id)

@@ -30,15 +30,14 @@ from pixeltrail.platform.domains.hostnames import (
     is_loopback_host,
     normalize_hostname,
 )
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.platform.errors import Conflict, Invalid, NotFound
 from pixeltrail.platform.ids import new_id, now_ms
 from pixeltrail.platform.paging import page
 from pixeltrail.store.schema import campaigns, tracking_domains
 
 __all__ = [  # normalize_hostname comes from `hostnames`, offered here with the rest
-    "FAILED",
     "LOCAL_TARGET",
-    "PENDING",
     "VERIFIED",
     "TrackingDomain",
     "add_domain",
@@ -52,7 +51,7 @@ __all__ = [  # normalize_hostname comes from `hostnames`, offered here with the 
     "tracking_base_url",
 ]
 
-PENDING, VERIFIED, FAILED = "pending", "verified", "failed"
+VERIFIED = DomainStatus.VERIFIED  # an earlier name, for the modules not yet using the enum
 # What a `.localhost` domain stands for: an alias of this machine, as a CNAME to it would be.
 LOCAL_TARGET = "localhost"
 
@@ -160,7 +159,7 @@ def add_domain(
                     id=domain_id,
                     account_id=account_id,
                     hostname=name,
-                    status=PENDING,
+                    status=DomainStatus.PENDING,
                     cname_target=target,
                     created_at_ms=now_ms(),
                 )
@@ -230,7 +229,10 @@ def served_hostnames(conn: Connection) -> set[str]:
 def served_domains(conn: Connection) -> dict[str, str]:
     """The hostnames the tracking server answers for besides its own, each with its account."""
     query = select(tracking_domains.c.hostname, tracking_domains.c.account_id).where(
-        or_(tracking_domains.c.status == VERIFIED, tracking_domains.c.verified_at_ms.isnot(None))
+        or_(
+            tracking_domains.c.status == DomainStatus.VERIFIED,
+            tracking_domains.c.verified_at_ms.isnot(None),
+        )
     )
     return {row.hostname: row.account_id for row in conn.execute(query)}
 

@@ -10,13 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from pixeltrail.platform.domains.checks import verify_domain
 from pixeltrail.platform.domains.dns_check import CnameResolver
-from pixeltrail.platform.domains.domains import (
-    VERIFIED,
-    add_domain,
-    delete_domain,
-    get_domain,
-    list_domains,
-)
+from pixeltrail.platform.domains.domains import add_domain, delete_domain, get_domain, list_domains
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.store.db import write_transaction
 from pixeltrail.web.api.deps import AccountId, Conn, SettingsDep, account_id, engine_of
 
@@ -103,7 +98,7 @@ def verify(domain_id: str, request: Request, account: Account, settings: Setting
     )
     _served_hosts_changed(request)
     record = domain.as_record()
-    if domain.status != VERIFIED:
+    if domain.status != DomainStatus.VERIFIED:
         return JSONResponse(DomainOut.model_validate(record).model_dump(), status_code=422)
     return record
 
