@@ -41,7 +41,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return not_found(request)
-    return error_page(request, exc.status_code, "Not possible", str(exc.detail))
+    # A 405 says which methods the route takes (`Allow`).
+    return error_page(request, exc.status_code, "Not possible", str(exc.detail), exc.headers)
 
 
 def create_dashboard(engine: Engine, settings: Settings) -> Starlette:

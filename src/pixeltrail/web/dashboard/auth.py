@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 
 from pixeltrail.platform.accounts.users import (
+    Invite,
     User,
     accept_invite,
     check_password,
@@ -66,18 +67,19 @@ def setup(ctx: Ctx) -> Response:
     if ctx.form is None:
         return ctx.render("setup.html", values=values, error=None)
     values = {name: ctx.field(name).strip() for name in values}
-    try:
-        with ctx.write() as conn:
-            user = sign_up_first(
-                conn,
-                ctx.settings,
-                values["account_name"],
-                values["email"],
-                ctx.field("password"),
-                values["timezone"] or "UTC",
-            )
-    except PlatformError as exc:
+
+    def again(exc: PlatformError) -> Response:
         return ctx.render("setup.html", status=exc.status, values=values, error=exc)
+
+    with ctx.form_errors(again), ctx.write() as conn:
+        user = sign_up_first(
+            conn,
+            ctx.settings,
+            values["account_name"],
+            values["email"],
+            ctx.field("password"),
+            values["timezone"] or "UTC",
+        )
     return _signed_in(ctx, user, "/campaigns")
 
 
@@ -113,8 +115,6 @@ def signin(ctx: Ctx) -> Response:
 
 @page
 def signout(ctx: Ctx) -> Response:
-    if ctx.form is None:
-        return RedirectResponse("/campaigns", 303, headers=HEADERS)
     with ctx.write() as conn:
         close_session(conn, ctx.request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/signin", 303, headers=HEADERS)
@@ -128,22 +128,24 @@ def invitation(ctx: Ctx) -> Response:
     try:
         with ctx.read() as conn:
             invite = pending_invite(conn, token)
-    except NotFound as exc:
-        return ctx.render("invite.html", status=404, invite=None, error=exc)
-    if ctx.form is None:
-        return ctx.render("invite.html", invite=invite, error=None)
-    try:
-        with ctx.write() as conn:
+        if ctx.form is None:
+            return _invite_page(ctx, invite)
+        with ctx.form_errors(lambda exc: _invite_page(ctx, invite, exc)), ctx.write() as conn:
             user = accept_invite(conn, token, ctx.field("password"))
-    except PlatformError as exc:
-        return ctx.render("invite.html", status=exc.status, invite=invite, error=exc)
+    except NotFound as exc:  # used, expired or never given: the page says so, with a 404
+        return _invite_page(ctx, None, exc)
     return _signed_in(ctx, user, "/campaigns")
 
 
+def _invite_page(ctx: Ctx, invite: Invite | None, error: PlatformError | None = None) -> Response:
+    status = error.status if error else 200
+    return ctx.render("invite.html", status=status, invite=invite, error=error)
+
+
 routes = [
-    route("/", home, ("GET",)),
-    route("/setup", setup),
-    route("/signin", signin),
-    route("/signout", signout),
-    route("/invite/{token}", invitation),
+    route("/", home, "GET"),
+    route("/setup", setup, "GET", "POST"),
+    route("/signin", signin, "GET", "POST"),
+    route("/signout", signout, "POST"),
+    route("/invite/{token}", invitation, "GET", "POST"),
 ]

@@ -59,11 +59,8 @@ def _list(ctx: Ctx, status: int = 200, error: PlatformError | None = None) -> Re
 def domain_list(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _list(ctx)
-    try:
-        with ctx.write() as conn:
-            domain = add_domain(conn, ctx.account_id, ctx.field("hostname"), ctx.settings)
-    except PlatformError as exc:
-        return _list(ctx, exc.status, exc)
+    with ctx.form_errors(lambda exc: _list(ctx, exc.status, exc)), ctx.write() as conn:
+        domain = add_domain(conn, ctx.account_id, ctx.field("hostname"), ctx.settings)
     return ctx.redirect(
         f"/domains/{domain.id}",
         flash=f"{domain.hostname} added"
@@ -94,8 +91,6 @@ def domain_detail(ctx: Ctx) -> Response:
 @page
 def domain_verify(ctx: Ctx) -> Response:
     domain_id = ctx.params["domain_id"]
-    if ctx.form is None:
-        return ctx.redirect(f"/domains/{domain_id}")
     # No transaction is held while DNS answers (it may take seconds).
     domain = verify_domain(
         ctx.engine, ctx.account_id, domain_id, CnameResolver.from_settings(ctx.settings)
@@ -110,23 +105,15 @@ def domain_verify(ctx: Ctx) -> Response:
 
 @page
 def domain_remove(ctx: Ctx) -> Response:
-    domain_id = ctx.params["domain_id"]
-    if ctx.form is None:
-        return ctx.redirect(f"/domains/{domain_id}")
-    try:
-        with ctx.write() as conn:
-            domain = delete_domain(conn, ctx.account_id, domain_id)
-    except PlatformError as exc:
-        if exc.status == 404:
-            raise
-        return _detail(ctx, exc.status, exc)
+    with ctx.form_errors(lambda exc: _detail(ctx, exc.status, exc)), ctx.write() as conn:
+        domain = delete_domain(conn, ctx.account_id, ctx.params["domain_id"])
     _served_hosts_changed(ctx.request)
     return ctx.redirect("/domains", flash=f"{domain.hostname} removed")
 
 
 routes = [
-    route("/domains", domain_list),
-    route("/domains/{domain_id}", domain_detail, ("GET",)),
-    route("/domains/{domain_id}/verify", domain_verify),
-    route("/domains/{domain_id}/remove", domain_remove),
+    route("/domains", domain_list, "GET", "POST"),
+    route("/domains/{domain_id}", domain_detail, "GET"),
+    route("/domains/{domain_id}/verify", domain_verify, "POST"),
+    route("/domains/{domain_id}/remove", domain_remove, "POST"),
 ]

@@ -160,7 +160,7 @@ def outbox_body(ctx: Ctx) -> Response:
 
 
 routes = [
-    route("/outbox", outbox_list, ("GET",)),
-    route("/outbox/{message_id}", outbox_message, ("GET",)),
-    route("/outbox/{message_id}/body", outbox_body, ("GET",)),
+    route("/outbox", outbox_list, "GET"),
+    route("/outbox/{message_id}", outbox_message, "GET"),
+    route("/outbox/{message_id}/body", outbox_body, "GET"),
 ]

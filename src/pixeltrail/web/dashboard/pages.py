@@ -1,11 +1,15 @@
 """What every dashboard page is built from: the signed-in context, CSRF, templates, headers.
 
-A page is a plain function `(ctx: Ctx) -> Response` decorated with `@page` (or
-`@page(public=True)` for sign-in and set-up). The decorator runs it in a worker thread, loads the
+A page is a plain function `(ctx: Ctx) -> Response` decorated with `@page` (`@owner_page`
+for owners only, `@public_page` for sign-in and set-up, `@upload_page` for a form with a file),
+and listed in its area's `routes` with the methods it answers: `route(path, page, "GET")` for a
+page, `"POST"` for an action, both for a page with its form. Any other method is a 405 page
+(with `Allow`) before the page is called. The decorator runs it in a worker thread, loads the
 session from its cookie (no session: redirect to sign-in), parses the form of a POST and refuses
 it without the session's CSRF token or from another origin, and turns domain errors into pages:
 NotFound is a 404 page (another account's ids answer exactly the same), other PlatformErrors
-come back to the page through `ctx.error` when it handles them, or as an error page.
+raised inside `ctx.form_errors(again)` answer `again(error)`, the form's page again with the
+error and the values as posted, and any other an error page.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ import functools
 import re
 import secrets
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -98,6 +102,18 @@ def _environment() -> Environment:
 templates = _environment()
 
 
+Again = Callable[[PlatformError], Response]
+
+
+class _Refused(Exception):
+    """A form refused inside `Ctx.form_errors`: the decorator answers `again(error)`."""
+
+    def __init__(self, error: PlatformError, again: Again) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.again = again
+
+
 @dataclass
 class Ctx:
     """One request to a page: who asks, what they sent, and how to answer."""
@@ -131,6 +147,23 @@ class Ctx:
 
     def checked(self, name: str) -> bool:
         return self.form is not None and self.form.get(name) in {"on", "true", "1"}
+
+    @contextmanager
+    def form_errors(self, again: Again, *, missing: Collection[str] = ()) -> Iterator[None]:
+        """Refusals of the form posted, shown on its page: a PlatformError raised in the block
+        answers `again(error)`, which renders the page with the error (beside its field) and
+        the values as posted, with the error's status. It is called once the page function has
+        returned, its transactions closed. NotFound stays the 404 page (the page's own object
+        is not there), unless its field is one of `missing`: an input naming something that
+        does not exist, such as the contact ids of a form, is the form's error."""
+        try:
+            yield
+        except NotFound as exc:
+            if exc.field is None or exc.field not in missing:
+                raise
+            raise _Refused(exc, again) from exc
+        except PlatformError as exc:
+            raise _Refused(exc, again) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -176,11 +209,17 @@ class Ctx:
         return response
 
 
-def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+def error_page(
+    request: Request,
+    status: int,
+    title: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
     body = templates.get_template("error.html").render(
         title=title, message=message, user=None, flash=None, path=request.url.path
     )
-    return HTMLResponse(body, status, headers=HEADERS)
+    return HTMLResponse(body, status, headers={**HEADERS, **(headers or {})})
 
 
 def not_found(request: Request) -> HTMLResponse:
@@ -267,17 +306,25 @@ def _endpoint(
         raw_flash = request.cookies.get(FLASH_COOKIE)
         flash = urllib.parse.unquote(raw_flash)[:300] if raw_flash else None
         ctx = Ctx(request, engine, settings, session, form, flash, csrf)
-        try:
-            response = await run_in_threadpool(handler, ctx)
-        except NotFound:
-            response = not_found(request)
-        except PlatformError as exc:
-            response = error_page(request, exc.status, "Not possible", exc.message)
+        response = await run_in_threadpool(_answer, handler, ctx)
         if session is None and csrf != pre_csrf:
             response.set_cookie(PRE_CSRF_COOKIE, csrf, path="/", httponly=True, samesite="strict")
         return response
 
     return endpoint
+
+
+def _answer(handler: Handler, ctx: Ctx) -> Response:
+    """The page's response; its form's page again when refused; domain errors as pages."""
+    try:
+        try:
+            return handler(ctx)
+        except _Refused as refused:
+            return refused.again(refused.error)
+    except NotFound:
+        return not_found(ctx.request)
+    except PlatformError as exc:
+        return error_page(ctx.request, exc.status, "Not possible", exc.message)
 
 
 def unreadable_charset(content_type: str) -> str | None:
@@ -293,8 +340,13 @@ def unreadable_charset(content_type: str) -> str | None:
     return None
 
 
-def route(path: str, endpoint: Endpoint, methods: tuple[str, ...] = ("GET", "POST")) -> Route:
-    return Route(path, endpoint, methods=list(methods))
+Method = Literal["GET", "POST"]
+
+
+def route(path: str, endpoint: Endpoint, method: Method, *more: Method) -> Route:
+    """A dashboard route answering only the methods named (GET brings HEAD): "GET" for a page,
+    "POST" for an action, both for a page with its form; any other method is a 405 page."""
+    return Route(path, endpoint, methods=[method, *more])
 
 
 def _session(engine: Engine, token: str) -> Session | None:

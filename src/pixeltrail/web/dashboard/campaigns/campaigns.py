@@ -43,14 +43,12 @@ def _list(ctx: Ctx, status: int = 200, error: PlatformError | None = None) -> Re
 def campaign_list(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _list(ctx)
-    try:
+    with ctx.form_errors(lambda exc: _list(ctx, exc.status, exc), missing=("mailbox_id",)):
         given = parse_input(
             CampaignIn, {"name": ctx.field("name").strip(), "mailbox_id": ctx.field("mailbox_id")}
         )
         with ctx.write() as conn:
             campaign = create_campaign(conn, ctx.account_id, given)
-    except PlatformError as exc:
-        return _list(ctx, exc.status, exc)
     return ctx.redirect(
         campaign_path(campaign.id), flash="Campaign created: add its first step below."
     )
@@ -60,23 +58,18 @@ def campaign_list(ctx: Ctx) -> Response:
 def campaign_launch(ctx: Ctx) -> Response:
     campaign_id = ctx.params["campaign_id"]
     start = ctx.field("start_at").strip() or None
-    try:
+    with ctx.form_errors(lambda exc: _refused(ctx, exc)):
         given = parse_input(LaunchIn, {"start_at": start})
         with ctx.write() as conn:
             launched = launch(conn, ctx.account_id, campaign_id, given.start_at)
-    except PlatformError as exc:
-        return _refused(ctx, exc)
     return ctx.redirect(campaign_path(campaign_id), flash=f"Launched: {launched.name} is active.")
 
 
 @page
 def campaign_pause(ctx: Ctx) -> Response:
     campaign_id = ctx.params["campaign_id"]
-    try:
-        with ctx.write() as conn:
-            pause(conn, ctx.account_id, campaign_id)
-    except PlatformError as exc:
-        return _refused(ctx, exc)
+    with ctx.form_errors(lambda exc: _refused(ctx, exc)), ctx.write() as conn:
+        pause(conn, ctx.account_id, campaign_id)
     return ctx.redirect(
         campaign_path(campaign_id),
         flash="Paused: nothing more is scheduled until you resume. "
@@ -87,11 +80,8 @@ def campaign_pause(ctx: Ctx) -> Response:
 @page
 def campaign_resume(ctx: Ctx) -> Response:
     campaign_id = ctx.params["campaign_id"]
-    try:
-        with ctx.write() as conn:
-            resume(conn, ctx.account_id, campaign_id)
-    except PlatformError as exc:
-        return _refused(ctx, exc)
+    with ctx.form_errors(lambda exc: _refused(ctx, exc)), ctx.write() as conn:
+        resume(conn, ctx.account_id, campaign_id)
     return ctx.redirect(campaign_path(campaign_id), flash="Resumed: the campaign is active.")
 
 
@@ -104,7 +94,7 @@ _IN_PAGE_TERMS = {
 
 
 def _refused(ctx: Ctx, exc: PlatformError) -> Response:
-    """The Sequence tab again, with why the campaign could not move (NotFound stays a 404)."""
+    """The Sequence tab again, with why the campaign could not move."""
     campaign = load_campaign(ctx)
     if isinstance(exc, Conflict) and exc.field in _IN_PAGE_TERMS:
         exc = Conflict(_IN_PAGE_TERMS[exc.field], exc.field)
@@ -112,10 +102,10 @@ def _refused(ctx: Ctx, exc: PlatformError) -> Response:
 
 
 routes = [
-    route("/campaigns", campaign_list),
-    route("/campaigns/{campaign_id}/launch", campaign_launch, ("POST",)),
-    route("/campaigns/{campaign_id}/pause", campaign_pause, ("POST",)),
-    route("/campaigns/{campaign_id}/resume", campaign_resume, ("POST",)),
+    route("/campaigns", campaign_list, "GET", "POST"),
+    route("/campaigns/{campaign_id}/launch", campaign_launch, "POST"),
+    route("/campaigns/{campaign_id}/pause", campaign_pause, "POST"),
+    route("/campaigns/{campaign_id}/resume", campaign_resume, "POST"),
     *sequence.routes,
     *contacts.routes,
     *setup.routes,

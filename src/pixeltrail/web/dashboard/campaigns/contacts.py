@@ -17,7 +17,7 @@ from pixeltrail.platform.campaigns.contacts import (
 from pixeltrail.platform.campaigns.input import MAX_ENROLL
 from pixeltrail.platform.campaigns.lifecycle import enroll_contacts
 from pixeltrail.platform.contacts.contacts import MAX_SEARCH
-from pixeltrail.platform.errors import Invalid, NotFound, PlatformError
+from pixeltrail.platform.errors import Invalid, PlatformError
 from pixeltrail.web.dashboard.campaigns.tab import campaign_path, load_campaign, render_tab
 from pixeltrail.web.dashboard.pages import Ctx, page, route
 
@@ -52,17 +52,17 @@ def _added(result: dict[str, int]) -> str:
     return " ".join(parts)
 
 
+# Contacts that are not (or no longer) there are the form's error; the campaign is the page's.
+_CONTACTS = ("contact_ids",)
+
+
 def _enroll(ctx: Ctx, ids: list[str]) -> Response:
     campaign_id = ctx.params["campaign_id"]
-    try:
+    with ctx.form_errors(lambda exc: _tab(ctx, exc.status, exc), missing=_CONTACTS):
         if not ids:
             raise Invalid("choose at least one contact to add", "contact_ids")
         with ctx.write() as conn:
             result = enroll_contacts(conn, ctx.account_id, campaign_id, ids)
-    except PlatformError as exc:
-        if isinstance(exc, NotFound) and exc.field is None:
-            raise  # the campaign itself
-        return _tab(ctx, exc.status, exc)
     return ctx.redirect(campaign_path(campaign_id, "/contacts"), flash=_added(result))
 
 
@@ -87,13 +87,11 @@ def add_all(ctx: Ctx) -> Response:
 @page
 def remove(ctx: Ctx) -> Response:
     campaign_id = ctx.params["campaign_id"]
-    try:
-        with ctx.write() as conn:
-            result = remove_contacts(conn, ctx.account_id, campaign_id, [ctx.field("contact_id")])
-    except PlatformError as exc:
-        if isinstance(exc, NotFound) and exc.field is None:
-            raise
-        return _tab(ctx, exc.status, exc)
+    with (
+        ctx.form_errors(lambda exc: _tab(ctx, exc.status, exc), missing=_CONTACTS),
+        ctx.write() as conn,
+    ):
+        result = remove_contacts(conn, ctx.account_id, campaign_id, [ctx.field("contact_id")])
     flash = (
         "Removed from the campaign."
         if result["removed"]
@@ -104,7 +102,7 @@ def remove(ctx: Ctx) -> Response:
 
 
 routes = [
-    route("/campaigns/{campaign_id}/contacts", contacts_tab),
-    route("/campaigns/{campaign_id}/contacts/all", add_all, ("POST",)),
-    route("/campaigns/{campaign_id}/contacts/remove", remove, ("POST",)),
+    route("/campaigns/{campaign_id}/contacts", contacts_tab, "GET", "POST"),
+    route("/campaigns/{campaign_id}/contacts/all", add_all, "POST"),
+    route("/campaigns/{campaign_id}/contacts/remove", remove, "POST"),
 ]

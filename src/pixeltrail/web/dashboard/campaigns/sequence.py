@@ -101,17 +101,17 @@ def _save(ctx: Ctx, key: str, build: Any) -> Response:
     """Post a changed sequence; `build(current steps, posted step)` gives the new one."""
     campaign = load_campaign(ctx)
     typed = typed_step(ctx)
-    try:
+
+    def again(exc: PlatformError) -> Response:
+        found = _STEP_FIELD.match(exc.field or "")
+        where = key if found is None or key == NEW else str(int(found.group(1)) + 1)
+        return render_sequence(ctx, campaign, exc.status, errors={where: exc}, drafts={key: typed})
+
+    with ctx.form_errors(again):
         posted = checked_step(typed)
         steps = build([_as_input(s) for s in campaign.steps or ()], posted)
         with ctx.write() as conn:
             update_campaign(conn, ctx.account_id, campaign.id, CampaignPatch(steps=steps))
-    except NotFound:
-        raise
-    except PlatformError as exc:
-        found = _STEP_FIELD.match(exc.field or "")
-        where = key if found is None or key == NEW else str(int(found.group(1)) + 1)
-        return render_sequence(ctx, campaign, exc.status, errors={where: exc}, drafts={key: typed})
     anchor = f"#step-{len(steps) if key == NEW else key}"
     flash = "Step added." if key == NEW else f"Step {key} saved."
     return ctx.redirect(campaign_path(campaign.id) + anchor, flash=flash)
@@ -151,13 +151,12 @@ def delete_step(ctx: Ctx) -> Response:
     campaign = load_campaign(ctx)
     position = _position(ctx, campaign)
     steps = [_as_input(s) for s in campaign.steps or () if s.position != position]
-    try:
-        with ctx.write() as conn:
-            update_campaign(conn, ctx.account_id, campaign.id, CampaignPatch(steps=steps))
-    except NotFound:
-        raise
-    except PlatformError as exc:
+
+    def again(exc: PlatformError) -> Response:
         return render_sequence(ctx, campaign, exc.status, errors={str(position): exc})
+
+    with ctx.form_errors(again), ctx.write() as conn:
+        update_campaign(conn, ctx.account_id, campaign.id, CampaignPatch(steps=steps))
     return ctx.redirect(campaign_path(campaign.id), flash=f"Step {position} deleted.")
 
 
@@ -189,10 +188,10 @@ def step_draft(ctx: Ctx) -> Response:
 
 
 routes = [
-    route("/campaigns/{campaign_id}", sequence, ("GET",)),
-    route("/campaigns/{campaign_id}/steps", add_step, ("POST",)),
-    route("/campaigns/{campaign_id}/steps/{position}", edit_step, ("POST",)),
-    route("/campaigns/{campaign_id}/steps/{position}/delete", delete_step, ("POST",)),
-    route("/campaigns/{campaign_id}/steps/{position}/preview", step_preview),
-    route("/campaigns/{campaign_id}/steps/{position}/draft", step_draft, ("POST",)),
+    route("/campaigns/{campaign_id}", sequence, "GET"),
+    route("/campaigns/{campaign_id}/steps", add_step, "POST"),
+    route("/campaigns/{campaign_id}/steps/{position}", edit_step, "POST"),
+    route("/campaigns/{campaign_id}/steps/{position}/delete", delete_step, "POST"),
+    route("/campaigns/{campaign_id}/steps/{position}/preview", step_preview, "GET", "POST"),
+    route("/campaigns/{campaign_id}/steps/{position}/draft", step_draft, "POST"),
 ]

@@ -23,7 +23,7 @@ from pixeltrail.platform.campaigns.settings import (
     update_settings,
 )
 from pixeltrail.platform.domains.domains import TrackingDomain, list_domains
-from pixeltrail.platform.errors import Conflict, Invalid, NotFound, PlatformError
+from pixeltrail.platform.errors import Conflict, Invalid, PlatformError
 from pixeltrail.web.dashboard.campaigns.tab import campaign_path, load_campaign, render_tab
 from pixeltrail.web.dashboard.pages import Ctx, page, route
 
@@ -63,21 +63,18 @@ def _posted_schedule(ctx: Ctx) -> dict[str, Any]:
 def schedule_tab(ctx: Ctx) -> Response:
     campaign = load_campaign(ctx)
     values = dict(campaign.schedule)
-    if ctx.form is not None:
-        try:
-            values = _posted_schedule(ctx)
-            given = parse_input(ScheduleIn, values)
-            with ctx.write() as conn:
-                update_campaign(conn, ctx.account_id, campaign.id, CampaignPatch(schedule=given))
-        except NotFound:
-            raise
-        except PlatformError as exc:
-            return _schedule(ctx, campaign, values, exc)
-        flash = "Schedule saved."
-        if campaign.status != DRAFT:
-            flash += " Messages already scheduled keep their times."
-        return ctx.redirect(campaign_path(campaign.id, "/schedule"), flash=flash)
-    return _schedule(ctx, campaign, values, None)
+    if ctx.form is None:
+        return _schedule(ctx, campaign, values, None)
+    # The values as posted once they could be read, else the saved ones, with the error.
+    with ctx.form_errors(lambda exc: _schedule(ctx, campaign, values, exc)):
+        values = _posted_schedule(ctx)
+        given = parse_input(ScheduleIn, values)
+        with ctx.write() as conn:
+            update_campaign(conn, ctx.account_id, campaign.id, CampaignPatch(schedule=given))
+    flash = "Schedule saved."
+    if campaign.status != DRAFT:
+        flash += " Messages already scheduled keep their times."
+    return ctx.redirect(campaign_path(campaign.id, "/schedule"), flash=flash)
 
 
 def _schedule(
@@ -116,13 +113,14 @@ def settings_tab(ctx: Ctx) -> Response:
         # "" is "This server's own address": a choice, refused with click tracking on. A form
         # without the field names no domain, and the only verified one is picked.
         changes["tracking_domain_id"] = ctx.field("tracking_domain_id") or None
-    try:
-        with ctx.write() as conn:
-            change = update_settings(conn, ctx.account_id, campaign.id, changes)
-    except PlatformError as exc:
-        if isinstance(exc, NotFound) and exc.field is None:
-            raise
-        return _settings(ctx, campaign, _in_page_terms(exc), changes)
+    with (
+        ctx.form_errors(
+            lambda exc: _settings(ctx, campaign, _in_page_terms(exc), changes),
+            missing=("tracking_domain_id",),
+        ),
+        ctx.write() as conn,
+    ):
+        change = update_settings(conn, ctx.account_id, campaign.id, changes)
     flash = "Settings saved."
     if campaign.status != DRAFT or change.scheduled_unchanged:
         kept, later = change.scheduled_unchanged, change.applied_to_unscheduled
@@ -172,6 +170,6 @@ def _settings(
 
 
 routes = [
-    route("/campaigns/{campaign_id}/schedule", schedule_tab),
-    route("/campaigns/{campaign_id}/settings", settings_tab),
+    route("/campaigns/{campaign_id}/schedule", schedule_tab, "GET", "POST"),
+    route("/campaigns/{campaign_id}/settings", settings_tab, "GET", "POST"),
 ]

@@ -15,7 +15,7 @@ from pixeltrail.platform.contacts.contacts import (
     list_contacts,
     update_contact,
 )
-from pixeltrail.platform.errors import NotFound, PlatformError
+from pixeltrail.platform.errors import PlatformError
 from pixeltrail.web.dashboard.contacts import imports, suppressions
 from pixeltrail.web.dashboard.pages import Ctx, page, route
 
@@ -56,16 +56,13 @@ def contact_list(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _list(ctx)
     given: dict[str, Any] = {name: ctx.field(name).strip() for name in _NEW}
-    try:
-        with ctx.write() as conn:
-            contact, created = create_contact(
-                conn,
-                ctx.account_id,
-                given["email"],
-                **{name: given[name] or None for name in _NEW[1:]},
-            )
-    except PlatformError as exc:
-        return _list(ctx, exc.status, exc)
+    with ctx.form_errors(lambda exc: _list(ctx, exc.status, exc)), ctx.write() as conn:
+        contact, created = create_contact(
+            conn,
+            ctx.account_id,
+            given["email"],
+            **{name: given[name] or None for name in _NEW[1:]},
+        )
     verb = "added" if created else "was already a contact: updated"
     return ctx.redirect(f"/contacts/{contact.id}", flash=f"{contact.email} {verb}")
 
@@ -87,13 +84,8 @@ def contact_detail(ctx: Ctx) -> Response:
     if "email" in ctx.form:
         changes["email"] = ctx.field("email")
     changes["do_not_track"] = ctx.checked("do_not_track")
-    try:
-        with ctx.write() as conn:
-            contact = update_contact(conn, ctx.account_id, ctx.params["contact_id"], changes)
-    except NotFound:
-        raise
-    except PlatformError as exc:
-        return _detail(ctx, exc.status, exc)
+    with ctx.form_errors(lambda exc: _detail(ctx, exc.status, exc)), ctx.write() as conn:
+        contact = update_contact(conn, ctx.account_id, ctx.params["contact_id"], changes)
     return ctx.redirect(f"/contacts/{contact.id}", flash="Saved")
 
 
@@ -101,8 +93,7 @@ def contact_detail(ctx: Ctx) -> Response:
 def contact_fields(ctx: Ctx) -> Response:
     """Custom fields: each shown one with its new value (blank removes it), and one new one."""
     contact_id = ctx.params["contact_id"]
-    if ctx.form is None:
-        return ctx.redirect(f"/contacts/{contact_id}")
+    assert ctx.form is not None
     keys = [str(key) for key in ctx.form.getlist("key")]
     values = [str(value) for value in ctx.form.getlist("value")]
     changes: dict[str, str | None] = {
@@ -111,38 +102,26 @@ def contact_fields(ctx: Ctx) -> Response:
     new_key = ctx.field("new_key").strip()
     if new_key:
         changes[new_key] = ctx.field("new_value")
-    try:
-        with ctx.write() as conn:
-            update_contact(conn, ctx.account_id, contact_id, {"fields": changes})
-    except NotFound:
-        raise
-    except PlatformError as exc:
-        return _detail(ctx, exc.status, exc)
+    with ctx.form_errors(lambda exc: _detail(ctx, exc.status, exc)), ctx.write() as conn:
+        update_contact(conn, ctx.account_id, contact_id, {"fields": changes})
     return ctx.redirect(f"/contacts/{contact_id}", flash="Custom fields saved")
 
 
 @page
 def contact_delete(ctx: Ctx) -> Response:
     contact_id = ctx.params["contact_id"]
-    if ctx.form is None:
-        return ctx.redirect(f"/contacts/{contact_id}")
-    try:
-        with ctx.write() as conn:
-            contact = get_contact(conn, ctx.account_id, contact_id)
-            delete_contact(conn, ctx.account_id, contact_id)
-    except NotFound:
-        raise
-    except PlatformError as exc:
-        return _detail(ctx, exc.status, exc)
+    with ctx.form_errors(lambda exc: _detail(ctx, exc.status, exc)), ctx.write() as conn:
+        contact = get_contact(conn, ctx.account_id, contact_id)
+        delete_contact(conn, ctx.account_id, contact_id)
     return ctx.redirect("/contacts", flash=f"{contact.email} removed")
 
 
 routes = [
-    route("/contacts", contact_list),
+    route("/contacts", contact_list, "GET", "POST"),
     # Before /contacts/{contact_id}, which would take "import" for an id.
     *imports.routes,
     *suppressions.routes,
-    route("/contacts/{contact_id}", contact_detail),
-    route("/contacts/{contact_id}/fields", contact_fields),
-    route("/contacts/{contact_id}/delete", contact_delete),
+    route("/contacts/{contact_id}", contact_detail, "GET", "POST"),
+    route("/contacts/{contact_id}/fields", contact_fields, "POST"),
+    route("/contacts/{contact_id}/delete", contact_delete, "POST"),
 ]

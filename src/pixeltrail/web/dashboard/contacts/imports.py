@@ -74,10 +74,8 @@ def import_upload(ctx: Ctx) -> Response:
     finally:
         # The spooled copy is ours to close (on disk when large); the page keeps its own.
         file.file.close()
-    try:
+    with ctx.form_errors(lambda exc: _upload_form(ctx, exc.status, exc)):
         preview_csv(data)  # unreadable files are refused here, before any mapping
-    except PlatformError as exc:
-        return _upload_form(ctx, exc.status, exc)
     upload = save_upload(ctx.settings, ctx.account_id, file.filename, data)
     return ctx.redirect(f"/contacts/import/{upload.id}")
 
@@ -161,13 +159,11 @@ def import_mapping(ctx: Ctx) -> Response:
 
     if ctx.form is None:
         return mapping_page(error=job.error if job is not None else None)
-    try:
+    # Nothing was imported when refused: the same file and choices again, with the reason.
+    with ctx.form_errors(lambda exc: mapping_page(exc.status, exc)):
         mapping = _mapping(choices)
         map_columns(preview.header, mapping, preview.header_line)
         start_import(ctx.engine, ctx.settings, upload, data, mapping, posted or {})
-    except PlatformError as exc:
-        # Nothing was imported: the same file and choices again, with the reason.
-        return mapping_page(exc.status, exc)
     return ctx.redirect(f"/contacts/import/{upload_id}")
 
 
@@ -194,7 +190,7 @@ def import_progress(ctx: Ctx) -> Response:
 
 
 routes = [
-    route("/contacts/import", import_upload),
-    route("/contacts/import/{upload_id}", import_mapping),
-    route("/contacts/import/{upload_id}/progress", import_progress, methods=("GET",)),
+    route("/contacts/import", import_upload, "GET", "POST"),
+    route("/contacts/import/{upload_id}", import_mapping, "GET", "POST"),
+    route("/contacts/import/{upload_id}/progress", import_progress, "GET"),
 ]

@@ -31,29 +31,25 @@ def _list(ctx: Ctx, status: int = 200, error: PlatformError | None = None) -> Re
 def suppression_list(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _list(ctx)
-    try:
-        with ctx.write() as conn:
-            found, added = suppress(conn, ctx.account_id, ctx.field("email"), "manual")
-    except PlatformError as exc:
-        return _list(ctx, exc.status, exc)
+    with ctx.form_errors(lambda exc: _list(ctx, exc.status, exc)), ctx.write() as conn:
+        found, added = suppress(conn, ctx.account_id, ctx.field("email"), "manual")
     message = "added to the list" if added else f"was already on the list ({found.reason})"
     return ctx.redirect("/contacts/suppressions", flash=f"{found.email} {message}")
 
 
 @page
 def suppression_remove(ctx: Ctx) -> Response:
-    if ctx.form is None:
-        return ctx.redirect("/contacts/suppressions")
     email = ctx.field("email")
-    try:
-        with ctx.write() as conn:
-            unsuppress(conn, ctx.account_id, email)
-    except PlatformError as exc:
-        return _list(ctx, exc.status, exc)
+    # An address not on the list is this form's error (a 404 with the list), not a 404 page.
+    with (
+        ctx.form_errors(lambda exc: _list(ctx, exc.status, exc), missing=("email",)),
+        ctx.write() as conn,
+    ):
+        unsuppress(conn, ctx.account_id, email)
     return ctx.redirect("/contacts/suppressions", flash=f"{email.strip()} taken off the list")
 
 
 routes = [
-    route("/contacts/suppressions", suppression_list),
-    route("/contacts/suppressions/remove", suppression_remove),
+    route("/contacts/suppressions", suppression_list, "GET", "POST"),
+    route("/contacts/suppressions/remove", suppression_remove, "POST"),
 ]

@@ -119,7 +119,7 @@ def report_csv(ctx: Ctx) -> Response:
 
 
 routes = [
-    route("/campaigns/{campaign_id}/report", report_page, ("GET",)),
-    route("/campaigns/{campaign_id}/report/live", report_live, ("GET",)),
-    route("/campaigns/{campaign_id}/report.csv", report_csv, ("GET",)),
+    route("/campaigns/{campaign_id}/report", report_page, "GET"),
+    route("/campaigns/{campaign_id}/report/live", report_live, "GET"),
+    route("/campaigns/{campaign_id}/report.csv", report_csv, "GET"),
 ]

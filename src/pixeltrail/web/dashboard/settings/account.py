@@ -49,10 +49,8 @@ def account_page(ctx: Ctx) -> Response:
         account = get_account(conn, ctx.account_id)
     if ctx.form is None:
         return ctx.render("settings/account.html", account=account, values=None, error=None)
-    try:
-        with ctx.write() as conn:
-            update_account(conn, ctx.account_id, _changes(ctx))
-    except PlatformError as exc:
+
+    def again(exc: PlatformError) -> Response:
         values: dict[str, Any] = {
             name: ctx.field(name) for name in ("name", "timezone", "retention_days")
         }
@@ -63,11 +61,14 @@ def account_page(ctx: Ctx) -> Response:
         return ctx.render(
             "settings/account.html", status=exc.status, account=account, values=values, error=exc
         )
+
+    with ctx.form_errors(again), ctx.write() as conn:
+        update_account(conn, ctx.account_id, _changes(ctx))
     return ctx.redirect("/settings", flash="Settings saved")
 
 
 routes = [
-    route("/settings", account_page),
+    route("/settings", account_page, "GET", "POST"),
     *people.routes,
     *api_keys.routes,
     *mailboxes.routes,

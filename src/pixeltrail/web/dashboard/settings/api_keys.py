@@ -11,7 +11,6 @@ from pixeltrail.platform.accounts.accounts import (
     list_api_keys,
     revoke_api_key,
 )
-from pixeltrail.platform.errors import PlatformError
 from pixeltrail.web.dashboard.pages import Ctx, owner_page, route
 
 
@@ -34,19 +33,17 @@ def _keys(ctx: Ctx, status: int = 200, **values: object) -> Response:
 def keys_page(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _keys(ctx)
-    try:
-        with ctx.write() as conn:
-            key = create_api_key(conn, ctx.account_id, ctx.field("name"))
-    except PlatformError as exc:
-        return _keys(ctx, exc.status, error=exc, name=ctx.field("name"))
+    with (
+        ctx.form_errors(lambda exc: _keys(ctx, exc.status, error=exc, name=ctx.field("name"))),
+        ctx.write() as conn,
+    ):
+        key = create_api_key(conn, ctx.account_id, ctx.field("name"))
     # Only a digest is stored: this answer is the one time the key can be seen.
     return _keys(ctx, new_key=key)
 
 
 @owner_page
 def key_revoke(ctx: Ctx) -> Response:
-    if ctx.form is None:
-        return ctx.redirect("/settings/api-keys")
     with ctx.write() as conn:
         key = revoke_api_key(conn, ctx.account_id, ctx.params["key_id"])
     return ctx.redirect(
@@ -55,6 +52,6 @@ def key_revoke(ctx: Ctx) -> Response:
 
 
 routes = [
-    route("/settings/api-keys", keys_page),
-    route("/settings/api-keys/{key_id}/revoke", key_revoke),
+    route("/settings/api-keys", keys_page, "GET", "POST"),
+    route("/settings/api-keys/{key_id}/revoke", key_revoke, "POST"),
 ]

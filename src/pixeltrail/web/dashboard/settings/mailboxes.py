@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from pixeltrail.platform.errors import Invalid, NotFound, PlatformError
+from pixeltrail.platform.errors import Invalid, PlatformError
 from pixeltrail.platform.mail.mailboxes import (
     DEFAULT_DAILY_LIMIT,
     MAX_DAILY_LIMIT,
@@ -17,7 +17,7 @@ from pixeltrail.platform.mail.mailboxes import (
     list_mailboxes,
     update_mailbox,
 )
-from pixeltrail.web.dashboard.pages import Ctx, page, route
+from pixeltrail.web.dashboard.pages import Again, Ctx, page, route
 
 _FIELDS = ("name", "from_email", "from_name", "kind", "smtp_url", "daily_limit")
 
@@ -55,11 +55,16 @@ def _page(
     )
 
 
+def _in_list(ctx: Ctx) -> Again:
+    """A listed mailbox's change refused: the page with the error above the list."""
+    return lambda exc: _page(ctx, exc.status, exc, adding=False)
+
+
 @page
 def mailboxes_page(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _page(ctx)
-    try:
+    with ctx.form_errors(lambda exc: _page(ctx, exc.status, exc)):
         outbox = ctx.field("kind") == "outbox"
         given: dict[str, Any] = {
             "name": ctx.field("name"),
@@ -76,28 +81,21 @@ def mailboxes_page(ctx: Ctx) -> Response:
             )
         with ctx.write() as conn:
             mailbox = create_mailbox(conn, ctx.account_id, ctx.settings, **given)
-    except PlatformError as exc:
-        return _page(ctx, exc.status, exc)
     return ctx.redirect("/settings/mailboxes", flash=f"Mailbox {mailbox.name} added")
 
 
 @page
 def mailbox_edit(ctx: Ctx) -> Response:
-    if ctx.form is None:
-        return ctx.redirect("/settings/mailboxes")
+    assert ctx.form is not None
     changes: dict[str, Any] = {
         name: ctx.field(name) for name in ("name", "from_name", "from_email") if name in ctx.form
     }
-    try:
+    with ctx.form_errors(_in_list(ctx)):
         changes["daily_limit"] = _daily_limit(ctx.field("daily_limit"))
         with ctx.write() as conn:
             mailbox = update_mailbox(
                 conn, ctx.account_id, ctx.params["mailbox_id"], ctx.settings, changes
             )
-    except NotFound:
-        raise
-    except PlatformError as exc:
-        return _page(ctx, exc.status, exc, adding=False)
     return ctx.redirect(
         "/settings/mailboxes",
         flash=f"{mailbox.name} saved: it sends at most {mailbox.daily_limit} a day",
@@ -106,22 +104,16 @@ def mailbox_edit(ctx: Ctx) -> Response:
 
 @page
 def mailbox_delete(ctx: Ctx) -> Response:
-    if ctx.form is None:
-        return ctx.redirect("/settings/mailboxes")
     mailbox_id = ctx.params["mailbox_id"]
-    try:
-        with ctx.write() as conn:
-            mailbox = get_mailbox(conn, ctx.account_id, mailbox_id, ctx.settings)
-            delete_mailbox(conn, ctx.account_id, mailbox_id)
-    except NotFound:
-        raise
-    except PlatformError as exc:  # used by campaigns or messages: it stays
-        return _page(ctx, exc.status, exc, adding=False)
+    # Used by campaigns or messages: it stays, and the list says why.
+    with ctx.form_errors(_in_list(ctx)), ctx.write() as conn:
+        mailbox = get_mailbox(conn, ctx.account_id, mailbox_id, ctx.settings)
+        delete_mailbox(conn, ctx.account_id, mailbox_id)
     return ctx.redirect("/settings/mailboxes", flash=f"Mailbox {mailbox.name} removed")
 
 
 routes = [
-    route("/settings/mailboxes", mailboxes_page),
-    route("/settings/mailboxes/{mailbox_id}/edit", mailbox_edit),
-    route("/settings/mailboxes/{mailbox_id}/delete", mailbox_delete),
+    route("/settings/mailboxes", mailboxes_page, "GET", "POST"),
+    route("/settings/mailboxes/{mailbox_id}/edit", mailbox_edit, "POST"),
+    route("/settings/mailboxes/{mailbox_id}/delete", mailbox_delete, "POST"),
 ]

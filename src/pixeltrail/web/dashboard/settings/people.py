@@ -20,7 +20,6 @@ from pixeltrail.platform.accounts.users import (
     revoke_invite,
     set_role,
 )
-from pixeltrail.platform.errors import PlatformError
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.web.dashboard.pages import Ctx, page, route
 
@@ -49,14 +48,14 @@ def people_page(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _people(ctx)
     assert ctx.session is not None
-    try:
-        with ctx.write() as conn:
-            before = {
-                i.email for i in account_invites(conn, ctx.account_id) if i.accepted_at_ms is None
-            }
-            invite, token = invite_user(conn, ctx.session.user, ctx.field("email"))
-    except PlatformError as exc:
-        return _people(ctx, exc.status, error=exc, email=ctx.field("email"))
+    with (
+        ctx.form_errors(lambda exc: _people(ctx, exc.status, error=exc, email=ctx.field("email"))),
+        ctx.write() as conn,
+    ):
+        before = {
+            i.email for i in account_invites(conn, ctx.account_id) if i.accepted_at_ms is None
+        }
+        invite, token = invite_user(conn, ctx.session.user, ctx.field("email"))
     # There is no mail for invitations: the link is shown this once, to pass on.
     return _people(
         ctx,
@@ -68,16 +67,9 @@ def people_page(ctx: Ctx) -> Response:
 def _act(ctx: Ctx, action: Callable[[Connection, User], str]) -> Response:
     """An owner's change from the list (`action` returns the flash): back to the list, or
     the list with the refusal (an unknown or another account's id: not found)."""
-    if ctx.form is None:
-        return ctx.redirect(PATH)
     assert ctx.session is not None
-    try:
-        with ctx.write() as conn:
-            flash = action(conn, ctx.session.user)
-    except PlatformError as exc:
-        if exc.status == 404:
-            raise
-        return _people(ctx, exc.status, error=exc)
+    with ctx.form_errors(lambda exc: _people(ctx, exc.status, error=exc)), ctx.write() as conn:
+        flash = action(conn, ctx.session.user)
     return ctx.redirect(PATH, flash=flash)
 
 
@@ -109,8 +101,8 @@ def invite_revoke(ctx: Ctx) -> Response:
 
 
 routes = [
-    route(PATH, people_page),
-    route(PATH + "/{user_id}/role", role_change),
-    route(PATH + "/{user_id}/remove", person_remove),
-    route("/settings/invites/{invite_id}/revoke", invite_revoke),
+    route(PATH, people_page, "GET", "POST"),
+    route(PATH + "/{user_id}/role", role_change, "POST"),
+    route(PATH + "/{user_id}/remove", person_remove, "POST"),
+    route("/settings/invites/{invite_id}/revoke", invite_revoke, "POST"),
 ]

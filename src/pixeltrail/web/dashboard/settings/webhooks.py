@@ -43,18 +43,19 @@ def webhooks_page(ctx: Ctx) -> Response:
     if ctx.form is None:
         return _list(ctx)
     chosen = [str(value) for value in ctx.form.getlist("event_types")]
-    try:
-        with ctx.write() as conn:
-            endpoint, secret = create_endpoint(
-                conn,
-                ctx.account_id,
-                ctx.field("url").strip(),
-                chosen,
-                SecretBox(ctx.settings.key_ring()),
-                allow_local=ctx.settings.webhooks_allow_local,
-            )
-    except PlatformError as exc:
+
+    def again(exc: PlatformError) -> Response:
         return _list(ctx, exc.status, error=exc, url=ctx.field("url"), chosen=tuple(chosen))
+
+    with ctx.form_errors(again), ctx.write() as conn:
+        endpoint, secret = create_endpoint(
+            conn,
+            ctx.account_id,
+            ctx.field("url").strip(),
+            chosen,
+            SecretBox(ctx.settings.key_ring()),
+            allow_local=ctx.settings.webhooks_allow_local,
+        )
     # Stored encrypted, never shown again: this answer is the one time it can be copied.
     return _list(ctx, created=endpoint, secret=secret)
 
@@ -88,9 +89,8 @@ def endpoint_page(ctx: Ctx) -> Response:
 @owner_page
 def endpoint_test(ctx: Ctx) -> Response:
     endpoint_id = ctx.params["endpoint_id"]
-    if ctx.form is not None:
-        with ctx.write() as conn:
-            send_test(conn, ctx.account_id, endpoint_id)
+    with ctx.write() as conn:
+        send_test(conn, ctx.account_id, endpoint_id)
     return ctx.redirect(
         f"/settings/webhooks/{endpoint_id}", flash="A test delivery is queued: it shows below"
     )
@@ -99,9 +99,8 @@ def endpoint_test(ctx: Ctx) -> Response:
 @owner_page
 def delivery_retry(ctx: Ctx) -> Response:
     endpoint_id = ctx.params["endpoint_id"]
-    if ctx.form is not None:
-        with ctx.write() as conn:
-            retry_delivery(conn, ctx.account_id, endpoint_id, ctx.params["delivery_id"])
+    with ctx.write() as conn:
+        retry_delivery(conn, ctx.account_id, endpoint_id, ctx.params["delivery_id"])
     return ctx.redirect(
         f"/settings/webhooks/{endpoint_id}", flash="Sent again shortly, with the same id"
     )
@@ -110,8 +109,6 @@ def delivery_retry(ctx: Ctx) -> Response:
 @owner_page
 def endpoint_delete(ctx: Ctx) -> Response:
     endpoint_id = ctx.params["endpoint_id"]
-    if ctx.form is None:
-        return ctx.redirect(f"/settings/webhooks/{endpoint_id}")
     with ctx.write() as conn:
         endpoint = get_endpoint(conn, ctx.account_id, endpoint_id)
         delete_endpoint(conn, ctx.account_id, endpoint_id)
@@ -119,9 +116,11 @@ def endpoint_delete(ctx: Ctx) -> Response:
 
 
 routes = [
-    route("/settings/webhooks", webhooks_page),
-    route("/settings/webhooks/{endpoint_id}", endpoint_page, ("GET",)),
-    route("/settings/webhooks/{endpoint_id}/test", endpoint_test),
-    route("/settings/webhooks/{endpoint_id}/delete", endpoint_delete),
-    route("/settings/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry", delivery_retry),
+    route("/settings/webhooks", webhooks_page, "GET", "POST"),
+    route("/settings/webhooks/{endpoint_id}", endpoint_page, "GET"),
+    route("/settings/webhooks/{endpoint_id}/test", endpoint_test, "POST"),
+    route("/settings/webhooks/{endpoint_id}/delete", endpoint_delete, "POST"),
+    route(
+        "/settings/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry", delivery_retry, "POST"
+    ),
 ]
