@@ -44,6 +44,7 @@ from sqlalchemy.pool import NullPool
 from pixeltrail.platform.reports.activity import link_report, timeline
 from pixeltrail.platform.reports.contacts import contacts_page, write_contacts_csv
 from pixeltrail.platform.reports.summary import campaign_summary
+from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.recording import flusher
 from pixeltrail.store.db import make_engine, upgrade
 from pixeltrail.store.report_aggregates import TABLES, record_report_changes
@@ -161,7 +162,7 @@ def _recording(engine: Engine, data: Generated, runs: int) -> tuple[list[float],
             hits = recording_batch(data.message_ids, 20_000, seed=run)
             with engine.connect() as conn, conn.begin() as transaction:
                 started = time.perf_counter()
-                flusher.record_hits(conn, hits, rules)
+                flusher.record_hits(conn, hits, rules, enqueue_engagement)
                 total.append((time.perf_counter() - started) * 1000)
                 aggregates.append(spent.pop())
                 transaction.rollback()

@@ -50,6 +50,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from pixeltrail.config import HTTP_SERVERS
+from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.recording.flusher import Flusher
 from pixeltrail.recording.spool import Spool
 from pixeltrail.store.db import make_engine
@@ -759,7 +760,7 @@ def flusher_alone(hits: int, messages: int, tmp: Path) -> tuple[float, float]:
     spool = Spool(folder / "spool")
     engine = make_engine(f"sqlite:///{folder / 'pixeltrail.db'}")
     try:
-        flusher = Flusher(spool, engine)
+        flusher = Flusher(spool, engine, enqueue_engagement)
         flusher.flush_once()  # creates the schema, outside the timing
         ids = [new_message_id() for _ in range(messages)]
         batch = [

@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pixeltrail.config import Settings
+from pixeltrail.runtime.http_process import Server
 from pixeltrail.tracking.tokens import new_message_id
-from pixeltrail.web.app import Server
 from pixeltrail.web.tracking import PIXEL_GIF
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]

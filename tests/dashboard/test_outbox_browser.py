@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.recording.flusher import Flusher
 from pixeltrail.recording.spool import Spool
 from pixeltrail.store.schema import events
@@ -118,7 +119,7 @@ def test_opening_and_clicking_in_the_outbox_is_tracked(
         assert page.url.endswith(f"/outbox/{message_id}")  # the outbox stays where it was
     finally:
         context.close()
-    assert Flusher(tracked_site.spool, site.engine).flush_once() == 2
+    assert Flusher(tracked_site.spool, site.engine, enqueue_engagement).flush_once() == 2
     with site.engine.connect() as conn:
         recorded = conn.execute(
             select(events.c.kind, events.c.destination, events.c.user_agent)

@@ -20,12 +20,13 @@ from pixeltrail.platform.domains.domains import (
     get_domain,
     tracking_base_url,
 )
+from pixeltrail.platform.domains.rechecks import DomainRechecker
 from pixeltrail.platform.errors import Invalid
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.store.db import make_engine, write_transaction
 from pixeltrail.store.schema import tracking_domains
 from pixeltrail.tracking.tokens import ANY_ACCOUNT, account_tag
-from pixeltrail.web.hosts import UNKNOWN_ACCOUNT, AllowedHosts, DomainRechecker, host_name
+from pixeltrail.web.hosts import UNKNOWN_ACCOUNT, AllowedHosts, host_name
 
 from ..dbs import Database
 from .conftest import CNAME_TARGET, FakeDns

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.recording import flusher as flusher_module
 from pixeltrail.recording.flusher import FallbackDrainer, Flusher
 from pixeltrail.recording.spool import Spool
@@ -38,7 +39,7 @@ def test_the_flusher_takes_dead_writers_segments_at_any_pass_never_live_ones(
     folder = tmp_path / "spool"
     writer = Spool(folder)  # the HTTP process, alive: its segment stays locked
     writer.append(_hit(1))
-    flusher = Flusher(Spool(folder), engine)
+    flusher = Flusher(Spool(folder), engine, enqueue_engagement)
     assert flusher.flush_once() == 0
     # A server killed since the flusher started: its segment is taken at the next pass.
     dead = folder / "00000000000000000001-99999-1.open"
@@ -56,7 +57,7 @@ def test_hits_kept_in_memory_are_drained_to_the_database(tmp_path: Path, engine:
     blocker = tmp_path / "spool"
     blocker.write_text("a file where the directory should be")
     spool = Spool(blocker)
-    drainer = FallbackDrainer(spool, engine)
+    drainer = FallbackDrainer(spool, engine, enqueue_engagement)
     drainer.start()
     try:
         for i in range(5):
@@ -82,7 +83,7 @@ def test_a_write_waiting_on_a_locked_database_is_reported_before_it_fails(
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     spool = Spool(tmp_path / "spool")
-    flusher = Flusher(spool, engine)
+    flusher = Flusher(spool, engine, enqueue_engagement)
     flusher.flush_once()  # the schema checked, as after the first pass of a running flusher
     spool.append(_hit(1))
     locker = sqlite3.connect(path, isolation_level=None)

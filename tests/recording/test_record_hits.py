@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, insert
 
+from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.recording.flusher import record_hits
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.events import list_events
@@ -150,7 +151,7 @@ def _hit(
 
 def _record(engine: Engine, *hits: Hit) -> None:
     with write_transaction(engine) as conn:
-        record_hits(conn, list(hits), Rules.load())
+        record_hits(conn, list(hits), Rules.load(), enqueue_engagement)
 
 
 def _events(engine: Engine) -> dict[str, tuple[str, str]]:
@@ -258,7 +259,7 @@ def test_flushing_in_batches_judges_as_the_whole_history_at_once(
     rules = Rules.load()
     for batch in [*batches, batches[0]]:
         with write_transaction(engine) as conn:
-            record_hits(conn, batch, rules)
+            record_hits(conn, batch, rules, enqueue_engagement)
     with engine.connect() as conn:
         stored = {
             e.hit.id: (e.classification, e.reason) for e in list_events(conn, hits[0].message_id)

@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from pixeltrail.platform.ids import new_id
+from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.recording.flusher import record_hits
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import (
@@ -134,7 +135,7 @@ class Campaign:
 
     def record(self, *hits: Hit) -> None:
         with write_transaction(self.engine) as conn:
-            record_hits(conn, list(hits), Rules.load())
+            record_hits(conn, list(hits), Rules.load(), enqueue_engagement)
 
     def suppress(self, name: str, reason: str, at_ms: int) -> None:
         with write_transaction(self.engine) as conn:

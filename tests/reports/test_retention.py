@@ -16,12 +16,12 @@ from pixeltrail.platform.reports.activity import link_report, timeline
 from pixeltrail.platform.reports.contacts import contacts_page
 from pixeltrail.platform.reports.summary import campaign_summary
 from pixeltrail.recording.retention import RetentionLoop
+from pixeltrail.runtime.background_process import PURGED_AFTER_EVENTS, Background
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.event_retention import purge_expired_events
 from pixeltrail.store.report_aggregates import TABLES, rebuild_reports
 from pixeltrail.store.schema import events, messages
 from pixeltrail.tracking.hits import now_ms
-from pixeltrail.web.app import Background
 
 from ..api.conftest import Api, Tenant, make_settings
 from ..dbs import Database
@@ -177,7 +177,7 @@ def test_the_background_process_purges_on_its_own(story: Story, tmp_path: Path) 
     background = Background(make_settings(tmp_path, "sqlite://"), api.engine)
     loop = next(s for s in background.services if isinstance(s, RetentionLoop))
     assert (loop.interval, loop.first_after) == (3600, 60)
-    fast = RetentionLoop(api.engine, interval=3600, first_after=0)
+    fast = RetentionLoop(api.engine, PURGED_AFTER_EVENTS, interval=3600, first_after=0)
     fast.start()
     try:
         deadline = time.monotonic() + 20

@@ -15,6 +15,7 @@ from pixeltrail.platform.campaigns.scheduler import DAY_MS, schedule_due
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.mail.mailboxes import secret_box
 from pixeltrail.platform.webhooks.endpoints import create_endpoint
+from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.recording.flusher import record_hits
 from pixeltrail.sending.worker import CONCURRENCY, SendWorker, claim, mark_sending, reconcile
 from pixeltrail.store.db import write_transaction
@@ -164,7 +165,7 @@ def test_a_scanner_clicking_every_link_of_a_message_with_a_text_part_is_a_scanne
         for i, c in enumerate(claims)
     ]
     with write_transaction(engine) as conn:
-        record_hits(conn, scan, Rules.load())
+        record_hits(conn, scan, Rules.load(), enqueue_engagement)
     with engine.connect() as conn:
         verdicts = {(e.classification, e.reason) for e in list_events(conn, str(row["id"]))}
     assert verdicts == {("scanner", "all 2 links clicked within 0.4 s")}

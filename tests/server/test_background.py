@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.ids import now_ms
-from pixeltrail.recording.background import NOT_RUNNING, STALE_AFTER, STATUS_FILE
+from pixeltrail.runtime.background_status import NOT_RUNNING, STALE_AFTER, STATUS_FILE
+from pixeltrail.runtime.http_process import Server
 from pixeltrail.store.db import upgrade
 from pixeltrail.tracking.tokens import new_message_id
-from pixeltrail.web.app import Server
 from pixeltrail.web.hosts import AllowedHosts
 
 from ..conftest import SECRET

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 
 from pixeltrail.config import HTTP_SERVERS, ConfigError, Settings
 from pixeltrail.recording.spool import SpoolRotator
+from pixeltrail.runtime.http_process import Server
 from pixeltrail.tracking.tokens import new_message_id
-from pixeltrail.web.app import Server
 from pixeltrail.web.tracking import PIXEL_GIF
 
 from ..conftest import SECRET

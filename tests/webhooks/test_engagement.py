@@ -8,6 +8,7 @@ from pixeltrail.platform.webhooks.events import (
     SETTLE_MS,
     enqueue,
     enqueue_contact_unsubscribed,
+    enqueue_engagement,
     enqueue_message_sent,
 )
 from pixeltrail.recording.flusher import record_hits
@@ -49,7 +50,7 @@ def hit(
 
 def record(world: World, *hits: Hit) -> None:
     with write_transaction(world.engine) as conn:
-        record_hits(conn, list(hits), Rules.load())
+        record_hits(conn, list(hits), Rules.load(), enqueue_engagement)
 
 
 def test_a_human_open_of_a_sent_message_is_queued(world: World) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import insert
 from pixeltrail.platform.accounts.accounts import update_account
 from pixeltrail.platform.webhooks.retention import purge_old_deliveries
 from pixeltrail.recording.retention import RetentionLoop
+from pixeltrail.runtime.background_process import PURGED_AFTER_EVENTS
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import webhook_deliveries
 
@@ -63,7 +64,7 @@ def test_the_hourly_retention_loop_purges_the_logs_too(world: World) -> None:
     endpoint, _ = world.endpoint("https://hooks.example/a", ["message.opened"])
     _delivery(world, endpoint.id, world.account_id, "ancient", 120, "delivered")
     _delivery(world, endpoint.id, world.account_id, "fresh", 0, "delivered")
-    RetentionLoop(world.engine).run_once()
+    RetentionLoop(world.engine, PURGED_AFTER_EVENTS).run_once()
     assert _left(world) == {"fresh"}
 
 

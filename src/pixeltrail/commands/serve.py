@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import faulthandler
 import logging
-import os
 import signal
-import sys
 import threading
 
 import click
 
 from pixeltrail.commands.common import fail, settings
-from pixeltrail.recording.background import (
-    STACKS_SIGNAL,
-    STATUS_FILE,
-    STOP_SIGNALS,
-    BackgroundProcess,
-    YieldingPriority,
-    exit_with_parent,
-)
-from pixeltrail.sending.worker import SendWorker
-from pixeltrail.store.db import open_store
-from pixeltrail.web.app import Background, Server
+from pixeltrail.runtime.background_process import run_background_process
+from pixeltrail.runtime.http_process import http_process
+from pixeltrail.runtime.supervision import STACKS_SIGNAL, STOP_SIGNALS
+from pixeltrail.runtime.worker_process import WorkerProcess
 from pixeltrail.web.http_server import PortUnavailable, check_port, run_http_server
 
 LOG_LEVELS = ["debug", "info", "warning", "error"]
@@ -33,20 +24,6 @@ def _log_to_stderr(level: str, process: str = "") -> None:
     logging.basicConfig(
         level=level.upper(), format=f"%(asctime)s %(levelname)s {process}%(name)s: %(message)s"
     )
-
-
-def background_command(log_level: str) -> list[str]:
-    """`pixeltrail background` of this Python, stopped with this process."""
-    return [
-        sys.executable,
-        "-m",
-        "pixeltrail",
-        "background",
-        "--log-level",
-        log_level,
-        "--parent-pid",
-        str(os.getpid()),
-    ]
 
 
 @click.command()
@@ -82,10 +59,7 @@ def serve(host: str, port: int, no_background: bool, reuse_port: bool, log_level
         except PortUnavailable as exc:
             hint = "; --reuse-port shares it with the server there" if exc.in_use else ""
             raise fail(f"{exc}{hint}") from None
-    background = None
-    if not no_background:
-        background = BackgroundProcess(background_command(log_level), config.data_dir / STATUS_FILE)
-    app = Server(config, background=background)
+    app = http_process(config, log_level, background=not no_background)
     click.echo(
         f"pixeltrail listening on http://{host}:{port} with {config.http_server} "
         f"(tracking base {app.settings.base_url})",
@@ -116,13 +90,7 @@ def background(log_level: str, parent_pid: int | None) -> None:
         signal.signal(sig, lambda *_: stop.set())
     # `serve` starts this with them blocked, so that none is lost while importing.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    priority = None
-    if parent_pid is not None:  # started by `serve`: readers' answers come first
-        priority = YieldingPriority()
-        priority.starting()
-        if not exit_with_parent(parent_pid):
-            stop.set()  # the server is gone already: only the last flush
-    Background(settings()).run(stop, parent_pid, priority)
+    run_background_process(settings(), stop, parent_pid)
 
 
 @click.command()
@@ -131,13 +99,9 @@ def worker(log_level: str) -> None:
     """Send due messages (beside `pixeltrail serve`, whose background process sends too)."""
     _log_to_stderr(log_level)
     config = settings()
-    engine = open_store(config)
-    send_worker = SendWorker(engine, config, config.signer())
+    process = WorkerProcess(config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     click.echo("pixeltrail worker sending (Ctrl+C stops)", err=True)
-    send_worker.start()
-    stop.wait()
-    send_worker.stop()
-    engine.dispose()
+    process.run(stop)

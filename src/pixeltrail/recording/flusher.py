@@ -15,13 +15,12 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
-from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.recording.spool import Spool, read_segment
 from pixeltrail.store.db import upgrade, write_transaction
 from pixeltrail.store.events import (
@@ -31,7 +30,7 @@ from pixeltrail.store.events import (
     update_verdicts,
 )
 from pixeltrail.store.ip_ranges import ranges
-from pixeltrail.store.message_context import message_contexts
+from pixeltrail.store.message_context import MessageContext, message_contexts
 from pixeltrail.store.report_aggregates import record_report_changes, take_recording_turn
 from pixeltrail.tracking.classify import Rules, classify_message
 from pixeltrail.tracking.hits import HUMAN, Event, Hit, Verdict, anonymize_ip, now_ms
@@ -45,6 +44,11 @@ BATCH_HITS = 20_000
 # A write waiting this long for the database (its lock, a connection) is reported, before
 # it fails: SQLite's busy timeout and TCP's are longer than anyone should wait to be told.
 SLOW_WAIT_SECONDS = 5.0
+
+# What recording tells of the events it has just stored (new ones, with their messages'
+# contexts), in the same transaction: the webhooks' `enqueue_engagement`, handed in by the
+# process that records.
+Engagement = Callable[[Connection, Sequence[Event], Mapping[str, MessageContext]], object]
 
 
 @dataclass
@@ -70,8 +74,9 @@ def astuple_verdict(verdict: Verdict) -> tuple[str, str]:
     return verdict.classification, verdict.reason
 
 
-def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
-    """Classify and store hits (idempotent on their ids); returns how many were new."""
+def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules, engagement: Engagement) -> int:
+    """Classify and store hits (idempotent on their ids), and tell `engagement` of the new
+    ones; returns how many were new."""
     take_recording_turn(conn)
     incoming: dict[str, dict[str, Hit]] = defaultdict(dict)
     for hit in hits:
@@ -121,7 +126,7 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules) -> int:
     # Campaign reports follow the events and their verdicts, in this same transaction.
     record_report_changes(conn, stored, new, changed)
     # Webhooks for the opens and clicks counted as a person's, in this same transaction.
-    enqueue_engagement(conn, new, contexts)
+    engagement(conn, new, contexts)
     return inserted
 
 
@@ -176,8 +181,9 @@ class Recorder:
     """Records hits in the database: the classification rules (refreshed every minute), the
     schema brought up to date once, and the health report of what it did."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, engagement: Engagement) -> None:
         self.engine = engine
+        self.engagement = engagement
         self.health = FlusherHealth()
         self._rules: Rules | None = None
         self._rules_at = 0.0
@@ -201,7 +207,7 @@ class Recorder:
         try:
             with write_transaction(self.engine) as conn:
                 self.health.waiting_since = None
-                inserted = record_hits(conn, hits, self.rules(conn))
+                inserted = record_hits(conn, hits, self.rules(conn), self.engagement)
         finally:
             self.health.waiting_since = None
         self.health.flushed += inserted
@@ -224,8 +230,10 @@ class Recorder:
 class Flusher(Recorder):
     """Takes the spool's ready segments (and dead writers' open ones) into the database."""
 
-    def __init__(self, spool: Spool, engine: Engine, interval: float = 0.2) -> None:
-        super().__init__(engine)
+    def __init__(
+        self, spool: Spool, engine: Engine, engagement: Engagement, interval: float = 0.2
+    ) -> None:
+        super().__init__(engine, engagement)
         self.spool = spool
         self.interval = interval
         self._stop = threading.Event()
@@ -304,8 +312,8 @@ class FallbackDrainer(Recorder):
     Lives in the HTTP process, where those hits are, and sleeps until the spool has some.
     """
 
-    def __init__(self, spool: Spool, engine: Engine) -> None:
-        super().__init__(engine)
+    def __init__(self, spool: Spool, engine: Engine, engagement: Engagement) -> None:
+        super().__init__(engine, engagement)
         self.spool = spool
         self._lock = threading.Lock()  # one drain at a time: each pops what it recorded
         self._stop = threading.Event()

@@ -1,14 +1,15 @@
 """The retention loop: every hour, the background process purges events past their retention,
-and webhook delivery logs past theirs (platform/webhooks/retention.py)."""
+then what is kept no longer than they are (webhook delivery logs), by the purges handed in."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from sqlalchemy import Engine
 
-from pixeltrail.platform.webhooks.retention import purge_old_deliveries
 from pixeltrail.store.event_retention import purge_expired_events
 
 log = logging.getLogger("pixeltrail.retention")
@@ -18,14 +19,26 @@ PURGE_EVERY_SECONDS = 3600.0
 FIRST_PURGE_AFTER_SECONDS = 60.0
 
 
+class Purge(Protocol):
+    """Deletes rows past their keep time, stopping between batches when `stopping()` says so;
+    returns how many it deleted."""
+
+    def __call__(self, engine: Engine, *, stopping: Callable[[], bool]) -> int: ...
+
+
 class RetentionLoop:
+    """Purges expired events, then runs `after_events`: each purge by what the log calls the
+    rows it deletes ("webhook delivery log entr(ies) past their keep time")."""
+
     def __init__(
         self,
         engine: Engine,
+        after_events: Mapping[str, Purge],
         interval: float = PURGE_EVERY_SECONDS,
         first_after: float = FIRST_PURGE_AFTER_SECONDS,
     ) -> None:
         self.engine = engine
+        self.after_events = dict(after_events)
         self.interval = interval
         self.first_after = first_after
         self._stop = threading.Event()
@@ -33,7 +46,7 @@ class RetentionLoop:
 
     def run_once(self) -> int:
         """Purge once (stopping between batches when asked to stop); returns events deleted.
-        Webhook delivery logs are purged after the events."""
+        The purges of `after_events` run after the events'."""
         done = purge_expired_events(self.engine, stopping=self._stop.is_set)
         for purge in done:
             if purge.events:
@@ -43,9 +56,9 @@ class RetentionLoop:
                     purge.events,
                     purge.retention_days,
                 )
-        deliveries = purge_old_deliveries(self.engine, stopping=self._stop.is_set)
-        if deliveries:
-            log.info("%d webhook delivery log entr(ies) past their keep time deleted", deliveries)
+        for rows, purge_rows in self.after_events.items():
+            if deleted := purge_rows(self.engine, stopping=self._stop.is_set):
+                log.info("%d %s deleted", deleted, rows)
         return sum(purge.events for purge in done)
 
     def _run(self) -> None:

@@ -1,4 +1,4 @@
-"""Which hosts the tracking routes answer for, and whose links; and the periodic domain re-checks.
+"""Which hosts the tracking routes answer for, and whose links.
 
 The hot path never asks the database: it reads a mapping (served hostname to its account's
 token tag) that a background thread replaces every REFRESH_SECONDS (and the API at once after a
@@ -21,15 +21,13 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs
 
 from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.domains.checks import recheck_domains
-from pixeltrail.platform.domains.dns_check import CnameResolver
 from pixeltrail.platform.domains.domains import served_domains
 from pixeltrail.platform.domains.hostnames import is_local_name
 from pixeltrail.tracking.tokens import ANY_ACCOUNT, account_tag
@@ -40,7 +38,6 @@ REFRESH_SECONDS = 30.0
 # Host header values whose answer `allows` keeps (a few are real; the rest is noise).
 _MAX_VERDICTS = 256
 WATCH_SECONDS = 1.0
-RECHECK_SECONDS = 60.0
 # Names a local client uses for the instance (tests, `make run`): the instance too.
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 # The account of a domain read from a cache file of an older version (hostnames only): a tag
@@ -241,43 +238,3 @@ def _tags(accounts: Mapping[str, str | None]) -> dict[str, bytes]:
 
 def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-class DomainRechecker:
-    """Re-checks tracking domains' DNS in the background: verified ones every 6 hours, the
-    others every 10 minutes (see `domain_checks`), and tells `changed` when any moved."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        resolver: CnameResolver,
-        changed: Callable[[], object],
-        interval: float = RECHECK_SECONDS,
-    ) -> None:
-        self.engine = engine
-        self.resolver = resolver
-        self.changed = changed
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="pixeltrail-recheck", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            # A DNS look-up under way may take its few seconds; it is abandoned, not awaited.
-            self._thread.join(1)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                moved = recheck_domains(self.engine, self.resolver, stopping=self._stop.is_set)
-                for domain in moved:
-                    log.info("tracking domain %s is now %s", domain.hostname, domain.status)
-                if moved:
-                    self.changed()
-            except Exception as exc:
-                log.warning("tracking domain re-check postponed: %s", exc)

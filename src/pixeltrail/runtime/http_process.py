@@ -1,12 +1,10 @@
-"""pixeltrail's two processes: the HTTP server (one ASGI app and its lifespan), and the
-background process with everything else.
+"""The HTTP process (`pixeltrail serve`): one ASGI app and its lifespan, built from the web layer.
 
-The HTTP process answers tracking routes, the API, unsubscribes and Caddy's question. Beside
-the event loop it keeps only what must live there: the spool writer and its rotation, the
-served-hosts cache, and the drainer of hits kept in memory when the spool could not take them.
-Classifying and recording spooled hits, scheduling, sending, domain re-checks, webhooks and the
-retention purge run in the background process (`pixeltrail background`, which `pixeltrail
-serve` starts), so they never compete with the event loop for the GIL.
+It answers tracking routes, the API, unsubscribes and Caddy's question. Beside the event loop
+it keeps only what must live there: the spool writer and its rotation, the served-hosts cache,
+and the drainer of hits kept in memory when the spool could not take them. Everything else runs
+in the background process (background_process.py), which `serve` starts as its child
+(supervision.py), so it never competes with the event loop for the GIL.
 """
 
 from __future__ import annotations
@@ -14,58 +12,29 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
-import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.domains.dns_check import CnameResolver
-from pixeltrail.platform.secretbox import SecretBox
-from pixeltrail.platform.webhooks.delivery import WebhookDeliverer
-from pixeltrail.recording.background import (
-    NOT_RUNNING,
-    STALE_AFTER,
-    STATUS_FILE,
-    STATUS_TICK,
-    BackgroundProcess,
-    StatusReader,
-    StatusWriter,
-)
-from pixeltrail.recording.flusher import FallbackDrainer, Flusher
-from pixeltrail.recording.retention import RetentionLoop
+from pixeltrail.platform.webhooks.events import enqueue_engagement
+from pixeltrail.recording.flusher import FallbackDrainer
 from pixeltrail.recording.spool import Spool, SpoolRotator
-from pixeltrail.sending.scheduling_loop import SchedulingLoop
-from pixeltrail.sending.worker import SendWorker
+from pixeltrail.runtime.background_status import NOT_RUNNING, STALE_AFTER, STATUS_FILE, StatusReader
+from pixeltrail.runtime.services import Service, hosts_file, spool_dir
+from pixeltrail.runtime.supervision import BackgroundProcess, background_command
 from pixeltrail.store.db import make_engine, upgrade
 from pixeltrail.web.api.app import mounted_api
 from pixeltrail.web.client_ip import ClientAddress
-from pixeltrail.web.hosts import AllowedHosts, DomainRechecker
+from pixeltrail.web.hosts import AllowedHosts
 from pixeltrail.web.tracking import Receive, Scope, Send, TrackingApp
 from pixeltrail.web.unsubscribe import unsubscribe_routes
 
 log = logging.getLogger("pixeltrail.server")
 
 
-class Service(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class Priority(Protocol):
-    """The background process's CPU priority, told when it has started and when it stops
-    (`YieldingPriority`)."""
-
-    def started(self) -> None: ...
-
-    def stopping(self) -> None: ...
-
-
 MIGRATE_TIMEOUT = 15.0
-HOSTS_FILE = "tracking-hosts.json"
 
 
 class Server:
@@ -80,14 +49,14 @@ class Server:
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
-        self.spool = Spool(settings.data_dir / "spool")
-        self.drainer = FallbackDrainer(self.spool, self.engine)
+        self.spool = Spool(spool_dir(settings))
+        self.drainer = FallbackDrainer(self.spool, self.engine, enqueue_engagement)
         self.background = background
         self.status = StatusReader(settings.data_dir / STATUS_FILE)
         self.started = time.time()
         signer = settings.signer()
         # Tracking links are answered only on the instance's host and served tracking domains.
-        self.hosts = AllowedHosts(settings, self.engine, settings.data_dir / HOSTS_FILE)
+        self.hosts = AllowedHosts(settings, self.engine, hosts_file(settings))
         # Started after migrations, stopped in reverse order (the drainer first).
         self.services: list[Service] = [self.hosts, SpoolRotator(self.spool), self.drainer]
         self.tracking = TrackingApp(
@@ -205,99 +174,10 @@ class Server:
         self.engine.dispose()
 
 
-class Background:
-    """The background process: records spooled hits, schedules and sends messages, re-checks
-    tracking domains, delivers webhooks and purges expired events; writes its status for the
-    HTTP process."""
-
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
-        self.settings = settings
-        self.engine = engine or make_engine(settings.database_url)
-        # The same spool directory, read here: ready segments, and dead writers' open ones.
-        self.spool = Spool(settings.data_dir / "spool")
-        self.flusher = Flusher(self.spool, self.engine)
-        # Not started: a re-check that changes the served hosts rewrites the hosts file,
-        # which the HTTP process watches, so it serves the change at once.
-        hosts = AllowedHosts(settings, self.engine, settings.data_dir / HOSTS_FILE)
-        self.services: list[Service] = [
-            self.flusher,
-            SchedulingLoop(self.engine, settings),
-            SendWorker(self.engine, settings, settings.signer()),
-            DomainRechecker(
-                self.engine,
-                CnameResolver.from_settings(settings),
-                lambda: hosts.reload(force_write=True),
-            ),
-            WebhookDeliverer(
-                self.engine,
-                SecretBox(settings.key_ring()),
-                allow_local=settings.webhooks_allow_local,
-            ),
-            RetentionLoop(self.engine),
-        ]
-        self.status = StatusWriter(settings.data_dir / STATUS_FILE)
-        self.started = time.time()
-
-    def report(self, running: bool = True) -> dict[str, Any]:
-        health = self.flusher.health
-        return {
-            "pid": os.getpid(),
-            "running": running,
-            "started_at": self.started,
-            "database": {
-                "ok": health.problem() is None,
-                "error": health.problem(),
-                "error_since": health.error_since or health.waiting_since,
-                "segments_waiting": len(self.spool.ready_segments()),
-                "recorded": health.flushed,
-                "lag_ms": health.last_lag_ms,
-                "unreadable_lines": health.unreadable_lines,
-            },
-        }
-
-    def run(
-        self,
-        stop: threading.Event,
-        parent_pid: int | None = None,
-        priority: Priority | None = None,
-    ) -> None:
-        """Run until `stop` is set (or the parent process, if given, is gone), telling
-        `priority` once every service has started and when stopping begins."""
-        started: list[Service] = []
-
-        def start_services() -> None:
-            try:
-                upgrade(self.engine)
-            except Exception as exc:
-                log.error("database not ready at start-up (%s); events wait in the spool", exc)
-            for service in self.services:
-                if stop.is_set():
-                    return
-                service.start()
-                started.append(service)
-            if priority is not None:
-                priority.started()
-
-        # Started aside: the status is written from the first moment, even while the
-        # migration waits on the database.
-        starter = threading.Thread(target=start_services, name="pixeltrail-start", daemon=True)
-        starter.start()
-        try:
-            while True:
-                self.status.write(self.report())
-                if parent_pid is not None and os.getppid() != parent_pid:
-                    log.error("the server process is gone: stopping")
-                    break
-                if stop.wait(STATUS_TICK):
-                    break
-        finally:
-            stop.set()
-            starter.join()  # after which `priority.started` is done with, if it ran
-            if priority is not None:
-                priority.stopping()
-            for service in reversed(started):
-                service.stop()
-            if self.flusher not in started:  # stopped while starting: still the last flush
-                self.flusher.stop()
-            self.status.write(self.report(running=False), final=True)
-            self.engine.dispose()
+def http_process(settings: Settings, log_level: str, background: bool = True) -> Server:
+    """The app of `pixeltrail serve`, which starts the background process beside itself (and
+    stops it with itself) unless `background` is False (`serve --no-background`)."""
+    child = None
+    if background:
+        child = BackgroundProcess(background_command(log_level), settings.data_dir / STATUS_FILE)
+    return Server(settings, background=child)
