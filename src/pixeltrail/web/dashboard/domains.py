@@ -23,7 +23,7 @@ from pixeltrail.web.dashboard.pages import Ctx, page, route
 
 
 def _served_hosts_changed(request: Request) -> None:
-    # The server's lifespan state carries it (see web/app.py); absent when run on its own.
+    # The server's lifespan state carries it (runtime/http_process.py); absent when run alone.
     changed = getattr(request.state, "domains_changed", None)
     if changed is not None:
         changed()
