@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,29 @@ def test_sign_in_attempts_are_rate_limited(site: Site) -> None:
     late = attacker.post("/signin", {"email": "owner@acme.example", "password": PASSWORD})
     assert late.status_code == 429
     assert int(late.headers["retry-after"]) > 60
+
+
+def test_sign_in_attempts_sent_in_parallel_get_no_more_password_checks(site: Site) -> None:
+    """Thirty guesses at once, the right password among them: no more than 8 are checked,
+    and the right one, arriving past the limit, does not sign in."""
+    site.sign_up(OWNER)
+    attacker = site.visitor()
+    token = attacker.csrf("/signin")
+    passwords = [f"guess-{n}" for n in range(30)]
+    passwords[25] = PASSWORD
+
+    def attempt(password: str) -> int:
+        return attacker.client.post(
+            "/signin",
+            data={"csrf_token": token, "email": OWNER, "password": password},
+            headers={"Origin": attacker.url},
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(attempt, passwords))
+    assert statuses.count(401) <= 8, statuses
+    assert set(statuses) <= {401, 429, 303}, statuses
+    assert statuses.count(401) + statuses.count(303) <= 8, statuses
 
 
 def test_failures_from_one_address_do_not_lock_the_owner_out_elsewhere(proxied_site: Site) -> None:

@@ -97,7 +97,9 @@ def signin(ctx: Ctx) -> Response:
         key = email.lower()
     address = client_address(ctx)
     throttle: SignInThrottle = ctx.request.app.state.throttle
-    wait = throttle.retry_after(address, key)
+    # Counted as a failure from here on (until it succeeds): attempts sent in parallel are
+    # admitted no more than the limits allow, whatever their passwords.
+    wait, admitted_at = throttle.admit(address, key)
     if wait:
         error = Unauthorized(f"too many attempts: try again in {wait // 60 + 1} minutes")
         response = ctx.render("signin.html", status=429, email=email, error=error, next=target)
@@ -107,9 +109,8 @@ def signin(ctx: Ctx) -> Response:
         with ctx.read() as conn:
             user = check_password(conn, email, ctx.field("password"))
     except Unauthorized as exc:
-        throttle.failed(address, key)
         return ctx.render("signin.html", status=401, email=email, error=exc, next=target)
-    throttle.succeeded(address, key)
+    throttle.succeeded(address, key, admitted_at)
     return _signed_in(ctx, user, target)
 
 
