@@ -17,14 +17,14 @@ from pixeltrail.platform.reports.activity import timeline_items
 from pixeltrail.platform.reports.summary import ReasonRow, count_by_reason
 from pixeltrail.store.report_aggregates import QUARTER_HOUR_MS
 from pixeltrail.store.schema import events, messages
-from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN, PROXY_OPEN, Hit
+from pixeltrail.tracking.hits import COUNTED_AS_OPEN, Classification, Hit
 from report_data import CAMPAIGN, LINKS, OUTLOOK, SAFARI, T0
 
 _e, _m = events.c, messages.c
 _BOTH = messages.join(events, _e.message_id == _m.id)
 _OPEN, _CLICK = _e.kind == "open", _e.kind == "click"
 _COUNTED = _e.classification.in_(sorted(COUNTED_AS_OPEN))
-_HUMAN = _e.classification == HUMAN
+_HUMAN = _e.classification == Classification.HUMAN
 
 
 def _pair(condition: Any) -> list[Any]:
@@ -38,7 +38,7 @@ def raw_summary(conn: Connection) -> dict[str, Any]:
     counts = conn.execute(
         select(
             *_pair(_OPEN & _COUNTED),
-            *_pair(_OPEN & (_e.classification == PROXY_OPEN)),
+            *_pair(_OPEN & (_e.classification == Classification.PROXY_OPEN)),
             *_pair(_OPEN & ~_COUNTED),
             *_pair(_CLICK & _HUMAN),
             *_pair(_CLICK & ~_HUMAN),
@@ -55,7 +55,7 @@ def raw_summary(conn: Connection) -> dict[str, Any]:
         .group_by(_e.kind, _e.classification, _e.reason)
     ):
         reasons[kind].append((kind, classification, reason, int(n)))
-    proxy = [r for r in reasons["open"] if r[1] == PROXY_OPEN]
+    proxy = [r for r in reasons["open"] if r[1] == Classification.PROXY_OPEN]
     open_classes, open_reasons = count_by_reason([r for r in reasons["open"] if r not in proxy])
     click_classes, click_reasons = count_by_reason(reasons["click"])
     return {

@@ -19,7 +19,7 @@ from pixeltrail.store.db import StoreError, current_revision, open_store, write_
 from pixeltrail.store.event_retention import purge_expired_events
 from pixeltrail.store.events import list_events
 from pixeltrail.store.ip_ranges import APPLE_MPP, parse_apple_csv, replace_ranges
-from pixeltrail.tracking.hits import HUMAN, PROXY_OPEN, Event, ms_to_iso
+from pixeltrail.tracking.hits import Classification, Event, ms_to_iso
 from pixeltrail.tracking.tokens import message_id_error
 
 
@@ -74,16 +74,16 @@ class _MessageSummary:
         self.first_ms = min(self.first_ms, hit.at_ms)
         self.last_ms = max(self.last_ms, hit.at_ms)
         if hit.kind == "open":
-            if event.classification == HUMAN:
+            if event.classification == Classification.HUMAN:
                 self.human_opens += 1
-            elif event.classification == PROXY_OPEN:
+            elif event.classification == Classification.PROXY_OPEN:
                 self.proxy_opens += 1
             else:
                 self.machine_opens[event.reason or event.classification] += 1
             return
         link = self.clicks.setdefault(hit.link, _Clicks(hit.destination, hit.honeypot))
         link.total += 1
-        link.human += int(event.classification == HUMAN)
+        link.human += int(event.classification == Classification.HUMAN)
 
     def lines(self, message_id: str) -> Iterator[str]:
         yield f"message {message_id}"

@@ -46,7 +46,7 @@ from pixeltrail.store.schema import (
     purged_reasons,
     purged_timeline,
 )
-from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN, PROXY_OPEN, now_ms
+from pixeltrail.tracking.hits import COUNTED_AS_OPEN, Classification, now_ms
 
 DAY_MS = 86_400_000
 BATCH = 2000
@@ -138,7 +138,7 @@ def _add_to_purged(conn: Connection, campaign_id: str, rows: Sequence[Any]) -> N
     timeline: dict[int, Counter[str]] = {}
     reasons: Counter[tuple[str, str, str]] = Counter()
     for row in rows:
-        human, opened = row.classification == HUMAN, row.kind == "open"
+        human, opened = row.classification == Classification.HUMAN, row.kind == "open"
         counted = row.classification in COUNTED_AS_OPEN
         contact = contacts.setdefault(
             row.contact_id,
@@ -147,7 +147,7 @@ def _add_to_purged(conn: Connection, campaign_id: str, rows: Sequence[Any]) -> N
         )  # fmt: skip
         if opened:
             contact["opens" if counted else "machine_opens"] += 1
-            contact["proxy_opens"] += row.classification == PROXY_OPEN
+            contact["proxy_opens"] += row.classification == Classification.PROXY_OPEN
             if counted:
                 first, last = contact["first_open_ms"], contact["last_open_ms"]
                 contact["first_open_ms"] = row.at_ms if first is None else min(first, row.at_ms)

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Insert, Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pixeltrail.store.schema import events as events_table
-from pixeltrail.tracking.hits import HUMAN, Event, Hit, HitKind, Verdict, now_ms
+from pixeltrail.tracking.hits import Classification, Event, Hit, HitKind, Verdict, now_ms
 
 # Rows per statement: bounded statement size whatever the batch (13 columns stays far below
 # SQLite's 32,766 bound parameters and PostgreSQL's 65,535).
@@ -159,7 +159,9 @@ def recent_and_human_opens(
     whenever they were (the first of them is the message's reader), oldest first (ties by id)."""
     c = events_table.c
     found: list[Event] = []
-    recent = (c.at_ms >= since_ms) | ((c.kind == "open") & (c.classification == HUMAN))
+    recent = (c.at_ms >= since_ms) | (
+        (c.kind == "open") & (c.classification == Classification.HUMAN)
+    )
     for chunk in _chunks(sorted(set(message_ids)), BATCH):
         found += _events_of_rows(
             conn.execute(select(*_COLUMNS).where(c.message_id.in_(chunk), recent))
@@ -173,7 +175,9 @@ def older_events(conn: Connection, message_ids: Collection[str], before_ms: int)
     `recent_and_human_opens`), oldest first (ties by id)."""
     c = events_table.c
     found: list[Event] = []
-    older = (c.at_ms < before_ms) & ~((c.kind == "open") & (c.classification == HUMAN))
+    older = (c.at_ms < before_ms) & ~(
+        (c.kind == "open") & (c.classification == Classification.HUMAN)
+    )
     for chunk in _chunks(sorted(set(message_ids)), BATCH):
         found += _events_of_rows(
             conn.execute(select(*_COLUMNS).where(c.message_id.in_(chunk), older))

@@ -44,7 +44,7 @@ from pixeltrail.store.schema import (
     report_reasons,
     report_timeline,
 )
-from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN, Event, Verdict
+from pixeltrail.tracking.hits import COUNTED_AS_OPEN, Classification, Event, Verdict
 
 QUARTER_HOUR_MS = 15 * 60 * 1000
 TIMELINE_FIELDS = ("opens", "machine_opens", "clicks", "machine_clicks")
@@ -94,7 +94,7 @@ def take_recording_turn(conn: Connection) -> None:
 def timeline_field(kind: str, classification: str) -> str:
     if kind == "open":
         return "opens" if classification in COUNTED_AS_OPEN else "machine_opens"
-    return "clicks" if classification == HUMAN else "machine_clicks"
+    return "clicks" if classification == Classification.HUMAN else "machine_clicks"
 
 
 TimelineMoves = Counter[tuple[str, int, str]]  # (message, bucket, field) -> n
@@ -107,7 +107,7 @@ def _move(
     hit = event.hit
     bucket = hit.at_ms - hit.at_ms % QUARTER_HOUR_MS
     timeline[(hit.message_id, bucket, timeline_field(hit.kind, verdict.classification))] += sign
-    if verdict.classification != HUMAN:
+    if verdict.classification != Classification.HUMAN:
         label = reason_label(verdict.reason)
         reasons[(hit.message_id, hit.kind, verdict.classification, label)] += sign
 
@@ -191,7 +191,10 @@ def rebuild_reports(conn: Connection, campaign_id: str) -> None:
     refresh_contacts(conn, {campaign_id: set(contact_ids)})
     mine = messages.join(events, _e.message_id == _m.id)
     bucket = (_e.at_ms - _e.at_ms % QUARTER_HOUR_MS).label("bucket_ms")
-    counted, human = _e.classification.in_(sorted(COUNTED_AS_OPEN)), _e.classification == HUMAN
+    counted, human = (
+        _e.classification.in_(sorted(COUNTED_AS_OPEN)),
+        _e.classification == Classification.HUMAN,
+    )
     opens, clicks = _e.kind == "open", _e.kind == "click"
     rows = (
         select(

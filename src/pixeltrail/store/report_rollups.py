@@ -42,14 +42,14 @@ from pixeltrail.store.schema import (
     report_contacts,
     report_links,
 )
-from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN, PROXY_OPEN
+from pixeltrail.tracking.hits import COUNTED_AS_OPEN, Classification
 
 CHUNK = 500
 
 _e, _m = events.c, messages.c
 _OPEN, _CLICK = _e.kind == "open", _e.kind == "click"
 _COUNTED = _e.classification.in_(sorted(COUNTED_AS_OPEN))
-_HUMAN = _e.classification == HUMAN
+_HUMAN = _e.classification == Classification.HUMAN
 _BOTH = messages.join(events, _e.message_id == _m.id)
 
 
@@ -99,7 +99,7 @@ def _contact_rows(conn: Connection, campaign_id: str, contact_ids: list[str]) ->
             _m.campaign_id,
             _m.contact_id,
             count_if(_OPEN & _COUNTED).label("opens"),
-            count_if(_OPEN & (_e.classification == PROXY_OPEN)).label("proxy_opens"),
+            count_if(_OPEN & (_e.classification == Classification.PROXY_OPEN)).label("proxy_opens"),
             count_if(_OPEN & ~_COUNTED).label("machine_opens"),
             func.min(case((_OPEN & _COUNTED, _e.at_ms))).label("first_open_ms"),
             func.max(case((_OPEN & _COUNTED, _e.at_ms))).label("last_open_ms"),

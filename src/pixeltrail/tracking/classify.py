@@ -14,14 +14,20 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
-from pixeltrail.tracking.hits import APPLE_MPP, BOT, HUMAN, PROXY_OPEN, SCANNER, Hit, Verdict
+from pixeltrail.tracking.hits import Classification, Hit, Verdict
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 DATA_FILE = "machine_rules.toml"
 # When several known sources match one hit, the strongest decides (first in the file among equals).
-_STRENGTH = (SCANNER, BOT, APPLE_MPP, PROXY_OPEN, HUMAN)
+_STRENGTH = (
+    Classification.SCANNER,
+    Classification.BOT,
+    Classification.APPLE_MPP,
+    Classification.PROXY_OPEN,
+    Classification.HUMAN,
+)
 _SECTIONS = frozenset({"thresholds", "apple_relay", "user_agent", "network"})
 # [thresholds] key: (Rules field, multiplier, largest allowed value)
 _THRESHOLDS: dict[str, tuple[str, int, int | None]] = {
@@ -182,14 +188,14 @@ def classify_message(
         if not first <= hit.at_ms <= last:
             continue
         verdict = _verdict(hit, rules, honeypot_ms, sent_at_ms, bursts)
-        if verdict.classification == HUMAN and hit.kind == "open":
+        if verdict.classification == Classification.HUMAN and hit.kind == "open":
             # The first human open is the reader's client; another network AND another user
             # agent later is most likely someone the message was forwarded to: still a person.
             this = (_network_key(hit.ip, rules), hit.user_agent)
             if client is None:
                 client = this
             elif this[0] != client[0] and this[1] != client[1]:
-                verdict = Verdict(HUMAN, FORWARD_REASON)
+                verdict = Verdict(Classification.HUMAN, FORWARD_REASON)
         verdicts[hit.id] = verdict
     return verdicts
 
@@ -198,18 +204,18 @@ def _verdict(
     hit: Hit, rules: Rules, honeypot_ms: list[int], sent_at_ms: int | None, bursts: dict[str, str]
 ) -> Verdict:
     if hit.method.strip().upper() == "HEAD":
-        return Verdict(SCANNER, HEAD_REASON)
+        return Verdict(Classification.SCANNER, HEAD_REASON)
     if hit.honeypot:
-        return Verdict(SCANNER, HONEYPOT_REASON)
+        return Verdict(Classification.SCANNER, HONEYPOT_REASON)
     # Who it is comes before how it behaves: "Microsoft EOP range" tells the user more than
     # "within 10 s of a honeypot click", and an MPP prefetch stays MPP.
     known = _known_source(hit, rules)
-    if known is not None and known.classification != HUMAN:
+    if known is not None and known.classification != Classification.HUMAN:
         return known
     behaviour = _behaviour(hit, rules, honeypot_ms, sent_at_ms, bursts)
     if behaviour is not None:
-        return Verdict(SCANNER, behaviour)
-    return known or Verdict(HUMAN, NO_SIGNAL)
+        return Verdict(Classification.SCANNER, behaviour)
+    return known or Verdict(Classification.HUMAN, NO_SIGNAL)
 
 
 KNOWN_CACHE_SIZE = 100_000
