@@ -1,29 +1,13 @@
-"""`pixeltrail serve`: the server (HTTP, and the background process beside it); `background`
-on its own; `worker`, more senders."""
+"""`pixeltrail serve`: the server (HTTP, and the background process beside it)."""
 
 from __future__ import annotations
-
-import faulthandler
-import logging
-import signal
-import threading
 
 import click
 
 from pixeltrail.commands.common import fail, settings
-from pixeltrail.runtime.background_process import run_background_process
+from pixeltrail.commands.logs import LOG_LEVELS, log_to_stderr
 from pixeltrail.runtime.http_process import http_process
-from pixeltrail.runtime.supervision import STACKS_SIGNAL, STOP_SIGNALS
-from pixeltrail.runtime.worker_process import WorkerProcess
 from pixeltrail.web.http_server import PortUnavailable, check_port, run_http_server
-
-LOG_LEVELS = ["debug", "info", "warning", "error"]
-
-
-def _log_to_stderr(level: str, process: str = "") -> None:
-    logging.basicConfig(
-        level=level.upper(), format=f"%(asctime)s %(levelname)s {process}%(name)s: %(message)s"
-    )
 
 
 @click.command()
@@ -48,7 +32,7 @@ def serve(host: str, port: int, no_background: bool, reuse_port: bool, log_level
     in a second process, `pixeltrail background`, which this starts, watches and restarts.
     A PORT already in use is refused, unless --reuse-port.
     """
-    _log_to_stderr(log_level)
+    log_to_stderr(log_level)
     config = settings()
     # Checked before anything starts. Another server on the port would otherwise be joined
     # (granian listens with SO_REUSEPORT): with another data directory, requests would be
@@ -66,42 +50,3 @@ def serve(host: str, port: int, no_background: bool, reuse_port: bool, log_level
         err=True,
     )
     run_http_server(config.http_server, app, host, port, log_level, app.tracking, reuse_port)
-
-
-@click.command()
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(LOG_LEVELS))
-@click.option(
-    "--parent-pid",
-    type=int,
-    hidden=True,
-    help="Stop when this process (the `serve` that started this one) is gone.",
-)
-def background(log_level: str, parent_pid: int | None) -> None:
-    """Record spooled hits, schedule and send messages, re-check domains, deliver webhooks.
-
-    `pixeltrail serve` starts this itself. Run it on its own beside `serve --no-background`,
-    on the same machine and data directory (the spool is a folder there). SIGTERM or Ctrl+C
-    stops it after one last flush.
-    """
-    _log_to_stderr(log_level, "[background] ")
-    faulthandler.register(STACKS_SIGNAL, all_threads=True)
-    stop = threading.Event()
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda *_: stop.set())
-    # `serve` starts this with them blocked, so that none is lost while importing.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    run_background_process(settings(), stop, parent_pid)
-
-
-@click.command()
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(LOG_LEVELS))
-def worker(log_level: str) -> None:
-    """Send due messages (beside `pixeltrail serve`, whose background process sends too)."""
-    _log_to_stderr(log_level)
-    config = settings()
-    process = WorkerProcess(config)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    click.echo("pixeltrail worker sending (Ctrl+C stops)", err=True)
-    process.run(stop)
