@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from typing import IO, Any, TypeVar
+from collections.abc import Callable
+from typing import IO, Any
 
 import click
 from sqlalchemy import Connection
 
 from pixeltrail.commands.common import (
     account_option,
+    all_pages,
     fail,
+    json_option,
     open_engine,
     resolve_account,
     settings,
@@ -29,22 +31,6 @@ from pixeltrail.platform.campaigns.settings import get_settings, update_settings
 from pixeltrail.platform.campaigns.status import CampaignStatus
 from pixeltrail.platform.mail.mailboxes import DEFAULT_DAILY_LIMIT, create_mailbox, list_mailboxes
 from pixeltrail.store.db import write_transaction
-
-F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
-
-
-def json_option(command: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
-
-
-def _all_pages(fetch: Callable[[str | None], tuple[list[T], str | None]]) -> Iterator[T]:
-    cursor: str | None = None
-    while True:
-        items, cursor = fetch(cursor)
-        yield from items
-        if cursor is None:
-            return
 
 
 @click.group()
@@ -107,7 +93,7 @@ def mailboxes_list(account_id: str | None, as_json: bool) -> None:
         account = resolve_account(conn, account_id)
         found = [
             m.as_record()
-            for m in _all_pages(
+            for m in all_pages(
                 lambda c: list_mailboxes(conn, account, settings(), c, 500),
             )
         ]
@@ -170,7 +156,7 @@ def campaigns_list(status: str | None, account_id: str | None, as_json: bool) ->
         account = resolve_account(conn, account_id)
         found = [
             c.as_record()
-            for c in _all_pages(lambda cur: list_campaigns(conn, account, cur, 500, status))
+            for c in all_pages(lambda cur: list_campaigns(conn, account, cur, 500, status))
         ]
     for r in found:
         if as_json:

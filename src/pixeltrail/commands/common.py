@@ -7,14 +7,14 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from pixeltrail.config import Settings
-from pixeltrail.platform.errors import NotFound
+from pixeltrail.platform.accounts.accounts import NoAccountYet, SeveralAccounts, acting_account
 from pixeltrail.store.db import open_store
-from pixeltrail.store.schema import accounts
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def fail(message: str) -> click.ClickException:
@@ -43,15 +43,25 @@ def account_option(command: F) -> F:
     )(command)
 
 
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+
+
+def all_pages(fetch: Callable[[str | None], tuple[list[T], str | None]]) -> Iterator[T]:
+    """Every item of a paged list: `fetch` takes a cursor and gives a page and the next one."""
+    cursor: str | None = None
+    while True:
+        items, cursor = fetch(cursor)
+        yield from items
+        if cursor is None:
+            return
+
+
 def resolve_account(conn: Connection, account_id: str | None) -> str:
     """The account a command acts for: the one named, or the only one there is."""
-    if account_id is not None:
-        if conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
-            raise NotFound(f"no account {account_id}")
-        return account_id
-    ids = [row.id for row in conn.execute(select(accounts.c.id).limit(2))]
-    if len(ids) == 1:
-        return str(ids[0])
-    if not ids:
-        raise fail("no account yet: create one with `pixeltrail account create`")
-    raise fail("this instance has several accounts: name one with --account")
+    try:
+        return acting_account(conn, account_id)
+    except NoAccountYet:
+        raise fail("no account yet: create one with `pixeltrail account create`") from None
+    except SeveralAccounts:
+        raise fail("this instance has several accounts: name one with --account") from None

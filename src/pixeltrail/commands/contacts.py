@@ -12,7 +12,13 @@ from typing import Any
 
 import click
 
-from pixeltrail.commands.common import account_option, fail, open_engine, resolve_account
+from pixeltrail.commands.common import (
+    account_option,
+    all_pages,
+    fail,
+    open_engine,
+    resolve_account,
+)
 from pixeltrail.platform.contacts.contacts import create_contact, list_contacts
 from pixeltrail.platform.contacts.csv_export import export_contacts_csv
 from pixeltrail.platform.contacts.csv_import import MAX_BYTES, Progress, check_contacts_csv
@@ -141,20 +147,17 @@ def contacts_list(search: str | None, account_id: str | None, as_json: bool) -> 
     """List contacts, oldest first."""
     with open_engine() as engine, engine.begin() as conn:
         account = resolve_account(conn, account_id)
-        cursor: str | None = None
         count = 0
-        while True:
-            items, cursor = list_contacts(conn, account, cursor, 500, search=search)
-            for item in items:
-                count += 1
-                if as_json:
-                    click.echo(json.dumps(item.as_record(), ensure_ascii=False))
-                else:
-                    name = " ".join(p for p in (item.first_name, item.last_name) if p)
-                    flag = f"  [suppressed: {item.suppressed}]" if item.suppressed else ""
-                    click.echo(f"{item.id}  {item.email}  {name}  {item.company}{flag}".rstrip())
-            if cursor is None:
-                break
+        for item in all_pages(
+            lambda cursor: list_contacts(conn, account, cursor, 500, search=search)
+        ):
+            count += 1
+            if as_json:
+                click.echo(json.dumps(item.as_record(), ensure_ascii=False))
+            else:
+                name = " ".join(p for p in (item.first_name, item.last_name) if p)
+                flag = f"  [suppressed: {item.suppressed}]" if item.suppressed else ""
+                click.echo(f"{item.id}  {item.email}  {name}  {item.company}{flag}".rstrip())
     if not count and not as_json:
         click.echo("no contacts", err=True)
 
@@ -237,14 +240,9 @@ def contacts_suppressions(account_id: str | None, as_json: bool) -> None:
     """The suppression list, oldest first."""
     with open_engine() as engine, engine.begin() as conn:
         account = resolve_account(conn, account_id)
-        cursor: str | None = None
-        while True:
-            items, cursor = list_suppressions(conn, account, cursor, 500)
-            for item in items:
-                record = item.as_record()
-                if as_json:
-                    click.echo(json.dumps(record, ensure_ascii=False))
-                else:
-                    click.echo(f"{record['email']}  {record['reason']}  {record['created_at']}")
-            if cursor is None:
-                break
+        for item in all_pages(lambda cursor: list_suppressions(conn, account, cursor, 500)):
+            record = item.as_record()
+            if as_json:
+                click.echo(json.dumps(record, ensure_ascii=False))
+            else:
+                click.echo(f"{record['email']}  {record['reason']}  {record['created_at']}")

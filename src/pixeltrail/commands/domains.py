@@ -7,7 +7,14 @@ import sys
 
 import click
 
-from pixeltrail.commands.common import account_option, open_engine, resolve_account, settings
+from pixeltrail.commands.common import (
+    account_option,
+    all_pages,
+    json_option,
+    open_engine,
+    resolve_account,
+    settings,
+)
 from pixeltrail.platform.domains.checks import verify_domain
 from pixeltrail.platform.domains.dns_check import CnameResolver
 from pixeltrail.platform.domains.domains import (
@@ -18,8 +25,6 @@ from pixeltrail.platform.domains.domains import (
     list_domains,
 )
 from pixeltrail.store.db import write_transaction
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _show(domain: TrackingDomain, as_json: bool) -> None:
@@ -60,13 +65,7 @@ def domains_list(account_id: str | None, as_json: bool) -> None:
     """Every tracking domain of the account (with --json, one object per line)."""
     with open_engine() as engine, engine.begin() as conn:
         account = resolve_account(conn, account_id)
-        found: list[TrackingDomain] = []
-        cursor: str | None = None
-        while True:
-            batch, cursor = list_domains(conn, account, cursor, 500)
-            found += batch
-            if cursor is None:
-                break
+        found = list(all_pages(lambda cursor: list_domains(conn, account, cursor, 500)))
     for domain in found:
         _show(domain, as_json)
     if not found and not as_json:

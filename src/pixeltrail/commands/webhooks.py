@@ -6,7 +6,14 @@ import json
 
 import click
 
-from pixeltrail.commands.common import account_option, open_engine, resolve_account, settings
+from pixeltrail.commands.common import (
+    account_option,
+    all_pages,
+    json_option,
+    open_engine,
+    resolve_account,
+    settings,
+)
 from pixeltrail.platform.secretbox import SecretBox
 from pixeltrail.platform.webhooks.endpoints import (
     Delivery,
@@ -21,8 +28,6 @@ from pixeltrail.platform.webhooks.endpoints import (
 from pixeltrail.platform.webhooks.events import EVENT_TYPES
 from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.store.db import write_transaction
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _show_endpoint(endpoint: Endpoint, as_json: bool) -> None:
@@ -96,13 +101,7 @@ def webhooks_list(account_id: str | None, as_json: bool) -> None:
     """Every webhook endpoint of the account (with --json, one object per line)."""
     with open_engine() as engine, engine.begin() as conn:
         account = resolve_account(conn, account_id)
-        found: list[Endpoint] = []
-        cursor: str | None = None
-        while True:
-            batch, cursor = list_endpoints(conn, account, cursor, 500)
-            found += batch
-            if cursor is None:
-                break
+        found = list(all_pages(lambda cursor: list_endpoints(conn, account, cursor, 500)))
     for endpoint in found:
         _show_endpoint(endpoint, as_json)
     if not found and not as_json:

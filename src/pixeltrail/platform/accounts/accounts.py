@@ -242,6 +242,29 @@ def get_account(conn: Connection, account_id: str) -> Account:
     )
 
 
+class NoAccountYet(NotFound):
+    """No account is named and the instance has none."""
+
+
+class SeveralAccounts(Conflict):
+    """No account is named and the instance has several: which one is meant is unknown."""
+
+
+def acting_account(conn: Connection, account_id: str | None) -> str:
+    """The id of the account named (NotFound if it does not exist), or with none named the
+    instance's only account (NoAccountYet when there is none, SeveralAccounts for several)."""
+    if account_id is not None:
+        if conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
+            raise NotFound(f"no account {account_id}")
+        return account_id
+    ids = [str(found) for found in conn.execute(select(accounts.c.id).limit(2)).scalars()]
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise NoAccountYet("no account yet")
+    raise SeveralAccounts("this instance has several accounts")
+
+
 def update_account(conn: Connection, account_id: str, changes: dict[str, Any]) -> Account:
     """Change account settings; each value is checked, unknown names are refused."""
     allowed = {"name", "timezone", "default_track_opens", "anonymize_ips", "retention_days"}
