@@ -14,13 +14,13 @@ from pixeltrail.config import Settings
 from pixeltrail.platform.accounts.accounts import create_account
 from pixeltrail.platform.domains.dns_check import CnameResolver
 from pixeltrail.platform.domains.domains import (
-    VERIFIED,
     TrackingDomain,
     add_domain,
     get_domain,
     tracking_base_url,
 )
 from pixeltrail.platform.domains.rechecks import DomainRechecker
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.platform.errors import Invalid
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.store.db import make_engine, write_transaction
@@ -50,7 +50,11 @@ def add(
             conn.execute(
                 update(tracking_domains)
                 .where(tracking_domains.c.id == domain.id)
-                .values(status=VERIFIED, verified_at_ms=verified_at, checked_at_ms=verified_at)
+                .values(
+                    status=DomainStatus.VERIFIED,
+                    verified_at_ms=verified_at,
+                    checked_at_ms=verified_at,
+                )
             )
         return get_domain(conn, account.id, domain.id)
 

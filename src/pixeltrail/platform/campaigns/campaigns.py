@@ -28,8 +28,6 @@ from pixeltrail.platform.mail.mailboxes import plain_text, require_mailbox
 from pixeltrail.platform.paging import page
 from pixeltrail.store.schema import campaign_steps, campaigns, enrollments
 
-DRAFT = CampaignStatus.DRAFT  # an earlier name, for the modules not yet using the enum
-
 
 @dataclass(frozen=True)
 class Campaign:

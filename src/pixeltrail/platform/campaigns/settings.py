@@ -44,8 +44,6 @@ from pixeltrail.store.schema import (
     tracking_domains,
 )
 
-VERIFIED = DomainStatus.VERIFIED  # an earlier name, for the modules not yet using the enum
-
 CLICKS_NEED_DOMAIN = (
     "click tracking needs a verified custom tracking domain: add one under /tracking-domains "
     "and verify its CNAME"

@@ -10,14 +10,9 @@ from starlette.responses import Response
 from pixeltrail.platform.accounts.accounts import get_account
 from pixeltrail.platform.domains.checks import verify_domain
 from pixeltrail.platform.domains.dns_check import CnameResolver
-from pixeltrail.platform.domains.domains import (
-    VERIFIED,
-    add_domain,
-    delete_domain,
-    get_domain,
-    list_domains,
-)
+from pixeltrail.platform.domains.domains import add_domain, delete_domain, get_domain, list_domains
 from pixeltrail.platform.domains.hostnames import is_loopback_host
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.platform.errors import PlatformError
 from pixeltrail.web.dashboard.pages import Ctx, page, route
 
@@ -77,7 +72,7 @@ def _detail(ctx: Ctx, status: int = 200, error: PlatformError | None = None) -> 
         status=status,
         domain=domain,
         tz=account.timezone,
-        verified=VERIFIED,
+        verified=DomainStatus.VERIFIED,
         port=_local_port(ctx),
         error=error,
     )
@@ -96,7 +91,7 @@ def domain_verify(ctx: Ctx) -> Response:
         ctx.engine, ctx.account_id, domain_id, CnameResolver.from_settings(ctx.settings)
     )
     _served_hosts_changed(ctx.request)
-    if domain.status == VERIFIED:
+    if domain.status == DomainStatus.VERIFIED:
         message = f"{domain.hostname} is verified: tracking links on it work"
     else:
         message = f"{domain.hostname} is not verified yet: see what DNS answered below"

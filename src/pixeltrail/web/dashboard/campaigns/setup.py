@@ -15,14 +15,12 @@ from typing import Any
 
 from starlette.responses import Response
 
-from pixeltrail.platform.campaigns.campaigns import DRAFT, Campaign, update_campaign
+from pixeltrail.platform.campaigns.campaigns import Campaign, update_campaign
 from pixeltrail.platform.campaigns.input import DAYS, CampaignPatch, ScheduleIn, parse_input
-from pixeltrail.platform.campaigns.settings import (
-    CLICKS_NEED_OWN_DOMAIN,
-    VERIFIED,
-    update_settings,
-)
+from pixeltrail.platform.campaigns.settings import CLICKS_NEED_OWN_DOMAIN, update_settings
+from pixeltrail.platform.campaigns.status import CampaignStatus
 from pixeltrail.platform.domains.domains import TrackingDomain, list_domains
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.platform.errors import Conflict, Invalid, PlatformError
 from pixeltrail.web.dashboard.campaigns.tab import campaign_path, load_campaign, render_tab
 from pixeltrail.web.dashboard.pages import Ctx, page, route
@@ -72,7 +70,7 @@ def schedule_tab(ctx: Ctx) -> Response:
         with ctx.write() as conn:
             update_campaign(conn, ctx.account_id, campaign.id, CampaignPatch(schedule=given))
     flash = "Schedule saved."
-    if campaign.status != DRAFT:
+    if campaign.status != CampaignStatus.DRAFT:
         flash += " Messages already scheduled keep their times."
     return ctx.redirect(campaign_path(campaign.id, "/schedule"), flash=flash)
 
@@ -95,7 +93,7 @@ def _schedule(
 def _verified_domains(ctx: Ctx) -> list[TrackingDomain]:
     with ctx.read() as conn:
         found, _ = list_domains(conn, ctx.account_id, limit=500)
-    return [domain for domain in found if domain.status == VERIFIED]
+    return [domain for domain in found if domain.status == DomainStatus.VERIFIED]
 
 
 @page
@@ -122,7 +120,7 @@ def settings_tab(ctx: Ctx) -> Response:
     ):
         change = update_settings(conn, ctx.account_id, campaign.id, changes)
     flash = "Settings saved."
-    if campaign.status != DRAFT or change.scheduled_unchanged:
+    if campaign.status != CampaignStatus.DRAFT or change.scheduled_unchanged:
         kept, later = change.scheduled_unchanged, change.applied_to_unscheduled
         verb = (
             "message already scheduled keeps its"

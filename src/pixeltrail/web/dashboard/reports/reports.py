@@ -20,16 +20,17 @@ from pixeltrail.platform.contacts.names import contact_names
 from pixeltrail.platform.reports.activity import check_granularity, link_report, timeline
 from pixeltrail.platform.reports.contacts import contacts_page, write_contacts_csv
 from pixeltrail.platform.reports.summary import campaign_summary
+from pixeltrail.tracking.hits import Classification
 from pixeltrail.web.dashboard.pages import HEADERS, Ctx, page, route
 from pixeltrail.web.dashboard.reports.chart import buckets, choose_granularity, render_svg
 
 CONTACTS_PER_PAGE = 25
-# What a reader calls each machine classification (platform/reports/summary.py defines them).
+# What a reader calls each machine classification.
 MACHINE_NAMES = {
-    "apple_mpp": "Apple Mail Privacy Protection",
-    "scanner": "security scanner",
-    "bot": "bot",
-    "proxy_open": "image proxy",
+    Classification.APPLE_MPP: "Apple Mail Privacy Protection",
+    Classification.SCANNER: "security scanner",
+    Classification.BOT: "bot",
+    Classification.PROXY_OPEN: "image proxy",
 }
 
 
