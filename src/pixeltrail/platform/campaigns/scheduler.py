@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select, update
 
@@ -31,6 +31,7 @@ from pixeltrail.store.schema import (
     mailboxes,
     messages,
 )
+from pixeltrail.store.typed_rows import typed, typed_rows
 from pixeltrail.tracking.tokens import new_message_id
 
 log = logging.getLogger("pixeltrail.scheduler")
@@ -41,6 +42,52 @@ DAY_MS = 86_400_000
 # planned again inside the window rather than sent at an odd hour.
 STALE_MS = 10 * 60 * 1000
 PENDING = ("scheduled", "claimed", "sending")
+
+
+class _Active(NamedTuple):
+    """An active campaign, as the scheduler finds it."""
+
+    id: str
+    schedule: dict[str, Any] | None
+    account_timezone: str
+
+
+class _Campaign(NamedTuple):
+    """The campaign as it plans messages (read again under its row lock)."""
+
+    id: str
+    account_id: str
+    status: str
+    mailbox_id: str
+    tracking_domain_id: str | None
+    start_at_ms: int | None
+    track_opens: bool
+    track_clicks: bool
+    track_text_links: bool
+
+
+class _Step(NamedTuple):
+    id: str
+    delay_days: int
+
+
+class _Mailbox(NamedTuple):
+    id: str
+    daily_limit: int
+
+
+class _Enrolled(NamedTuple):
+    """A contact active in the campaign: its next step, tracking choice and suppression."""
+
+    contact_id: str
+    next_step: int
+    do_not_track: bool
+    suppressed: str | None
+
+
+class _LastSent(NamedTuple):
+    contact_id: str
+    at: int | None
 
 
 @dataclass
@@ -72,7 +119,7 @@ class _Caps:
         self.counts[(kind, key, day[0])] = self.used(kind, key, day) + 1
 
 
-def tracking_base(conn: Connection, campaign: Any, settings: Settings) -> str:
+def tracking_base(conn: Connection, campaign: _Campaign, settings: Settings) -> str:
     """Where this campaign's links and pixel point: its served domain, else the instance."""
     if campaign.tracking_domain_id is not None:
         try:
@@ -84,7 +131,7 @@ def tracking_base(conn: Connection, campaign: Any, settings: Settings) -> str:
 
 
 def _send_time(
-    window: SendingWindow, earliest: int, caps: _Caps, mailbox: Any, campaign_id: str
+    window: SendingWindow, earliest: int, caps: _Caps, mailbox: _Mailbox, campaign_id: str
 ) -> int:
     at = window.next_open(earliest)
     for _ in range(60):  # at most two months of full days ahead
@@ -99,7 +146,7 @@ def _send_time(
     return at
 
 
-def _replan_stale(conn: Connection, campaign: Any, window: SendingWindow, now: int) -> None:
+def _replan_stale(conn: Connection, campaign: _Active, window: SendingWindow, now: int) -> None:
     stale = conn.execute(
         select(messages.c.id).where(
             messages.c.campaign_id == campaign.id,
@@ -120,39 +167,61 @@ def schedule_due(conn: Connection, settings: Settings, now: int | None = None) -
     now = now_ms() if now is None else now
     created = 0
     caps = _Caps(conn)
-    active = conn.execute(
-        select(campaigns, accounts.c.timezone.label("account_timezone"))
-        .join(accounts, accounts.c.id == campaigns.c.account_id)
-        .where(campaigns.c.status == "active")
-    ).all()
+    active = typed_rows(
+        _Active,
+        conn.execute(
+            select(
+                campaigns.c.id,
+                campaigns.c.schedule,
+                accounts.c.timezone.label("account_timezone"),
+            )
+            .join(accounts, accounts.c.id == campaigns.c.account_id)
+            .where(campaigns.c.status == "active")
+        ),
+    )
     for campaign in active:
         window = SendingWindow.from_schedule(campaign.schedule or {}, campaign.account_timezone)
         _replan_stale(conn, campaign, window, now)
-        created += _schedule_campaign(conn, settings, campaign, window, caps, now)
+        created += _schedule_campaign(conn, settings, campaign.id, window, caps, now)
     return created
 
 
 def _schedule_campaign(
     conn: Connection,
     settings: Settings,
-    campaign: Any,
+    campaign_id: str,
     window: SendingWindow,
     caps: _Caps,
     now: int,
 ) -> int:
     # The row lock settings changes take (FOR UPDATE on PostgreSQL; SQLite has one writer):
     # the settings snapshot is the current one and their counts of unscheduled steps exact.
-    campaign = conn.execute(
-        select(campaigns).where(campaigns.c.id == campaign.id).with_for_update()
-    ).one()
+    campaign = typed(
+        _Campaign,
+        conn.execute(
+            select(*(campaigns.c[name] for name in _Campaign._fields))
+            .where(campaigns.c.id == campaign_id)
+            .with_for_update()
+        ).one(),
+    )
     if campaign.status != "active":
         return 0
-    steps = conn.execute(
-        select(campaign_steps)
-        .where(campaign_steps.c.campaign_id == campaign.id)
-        .order_by(campaign_steps.c.position)
-    ).all()
-    mailbox = conn.execute(select(mailboxes).where(mailboxes.c.id == campaign.mailbox_id)).one()
+    steps = typed_rows(
+        _Step,
+        conn.execute(
+            select(campaign_steps.c.id, campaign_steps.c.delay_days)
+            .where(campaign_steps.c.campaign_id == campaign.id)
+            .order_by(campaign_steps.c.position)
+        ),
+    )
+    mailbox = typed(
+        _Mailbox,
+        conn.execute(
+            select(mailboxes.c.id, mailboxes.c.daily_limit).where(
+                mailboxes.c.id == campaign.mailbox_id
+            )
+        ).one(),
+    )
     base = tracking_base(conn, campaign, settings)
     start = max(campaign.start_at_ms or now, 0)
     pending = {
@@ -164,19 +233,32 @@ def _schedule_campaign(
         )
     }
     last_sent: dict[str, int] = defaultdict(int)
-    for r in conn.execute(
-        select(messages.c.contact_id, func.max(messages.c.sent_at_ms).label("at"))
-        .where(messages.c.campaign_id == campaign.id, messages.c.status == "sent")
-        .group_by(messages.c.contact_id)
+    for r in typed_rows(
+        _LastSent,
+        conn.execute(
+            select(messages.c.contact_id, func.max(messages.c.sent_at_ms).label("at"))
+            .where(messages.c.campaign_id == campaign.id, messages.c.status == "sent")
+            .group_by(messages.c.contact_id)
+        ),
     ):
         last_sent[r.contact_id] = r.at or 0
-    rows = conn.execute(
-        select(enrollments, contacts.c.do_not_track, SUPPRESSED)
-        .select_from(
-            with_suppression(enrollments.join(contacts, contacts.c.id == enrollments.c.contact_id))
-        )
-        .where(enrollments.c.campaign_id == campaign.id, enrollments.c.status == "active")
-    ).all()
+    rows = typed_rows(
+        _Enrolled,
+        conn.execute(
+            select(
+                enrollments.c.contact_id,
+                enrollments.c.next_step,
+                contacts.c.do_not_track,
+                SUPPRESSED,
+            )
+            .select_from(
+                with_suppression(
+                    enrollments.join(contacts, contacts.c.id == enrollments.c.contact_id)
+                )
+            )
+            .where(enrollments.c.campaign_id == campaign.id, enrollments.c.status == "active")
+        ),
+    )
     created = 0
     for row in rows:
         if row.contact_id in pending:
