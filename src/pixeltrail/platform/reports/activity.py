@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
@@ -19,32 +19,37 @@ from pixeltrail.platform.errors import Invalid
 from pixeltrail.platform.reports.summary import campaign_of
 from pixeltrail.store.report_aggregates import TIMELINE_FIELDS
 from pixeltrail.store.schema import report_links, report_timeline
+from pixeltrail.store.typed_rows import typed_rows
 
 GRANULARITIES = ("hour", "day")
 
 _rl, _rt = report_links.c, report_timeline.c
 
 
+class _LinkClicks(NamedTuple):
+    destination: str | None
+    unique_clicks: int
+    clicks: int
+    unique_machine_clicks: int
+    machine_clicks: int
+
+
 def link_report(conn: Connection, account_id: str, campaign_id: str) -> list[dict[str, Any]]:
     """Clicks per destination, most unique human clickers first."""
     campaign_of(conn, account_id, campaign_id)
-    query = select(
-        _rl.destination,
-        _rl.unique_clicks,
-        _rl.clicks,
-        _rl.unique_machine_clicks,
-        _rl.machine_clicks,
-    ).where(_rl.campaign_id == campaign_id)
-    items = [
+    query = select(*(_rl[name] for name in _LinkClicks._fields)).where(
+        _rl.campaign_id == campaign_id
+    )
+    items: list[dict[str, Any]] = [
         {
-            "destination": destination,
-            "unique_clicks": unique,
-            "total_clicks": total,
-            "machine_unique_clicks": machine_unique,
-            "machine_clicks": machine,
+            "destination": link.destination,
+            "unique_clicks": link.unique_clicks,
+            "total_clicks": link.clicks,
+            "machine_unique_clicks": link.unique_machine_clicks,
+            "machine_clicks": link.machine_clicks,
         }
-        for destination, unique, total, machine_unique, machine in conn.execute(query)
-        if total or machine
+        for link in typed_rows(_LinkClicks, conn.execute(query))
+        if link.clicks or link.machine_clicks
     ]
     items.sort(key=lambda i: (-i["unique_clicks"], -i["total_clicks"], i["destination"] or ""))
     return items

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from sqlalchemy import ColumnElement, Connection, Select, Table, and_, not_, select
 
@@ -25,6 +25,7 @@ from pixeltrail.store.schema import (
     report_contact_links,
     report_contacts,
 )
+from pixeltrail.store.typed_rows import typed_rows
 from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN
 
 LIST_LIMIT = 100
@@ -57,7 +58,51 @@ _COUNTS = (
     "clicks",
     "machine_clicks",
 )
-Person = tuple[str, str, str | None]  # contact id, email, suppression reason
+
+
+class Person(NamedTuple):
+    id: str  # the contact's
+    email: str
+    suppressed: str | None  # the reason, if any
+
+
+class _Counts(NamedTuple):
+    """A contact's report_contacts row."""
+
+    contact_id: str
+    opens: int
+    proxy_opens: int
+    machine_opens: int
+    first_open_ms: int | None
+    last_open_ms: int | None
+    clicks: int
+    machine_clicks: int
+
+
+class _Event(NamedTuple):
+    message_id: str
+    kind: str
+    at_ms: int
+    link: int | None
+    destination: str | None
+    classification: str
+    reason: str
+    user_agent: str
+
+
+class _CsvRow(NamedTuple):
+    """A recipient with its counts, None where it has no report_contacts row yet."""
+
+    id: str
+    email: str
+    suppressed: str | None
+    opens: int | None
+    proxy_opens: int | None
+    machine_opens: int | None
+    first_open_ms: int | None
+    last_open_ms: int | None
+    clicks: int | None
+    machine_clicks: int | None
 
 
 def escape_cell(value: str) -> str:
@@ -79,17 +124,20 @@ def _people(conn: Connection, ids: Sequence[str]) -> list[Person]:
     query = select(contacts.c.id, contacts.c.email, SUPPRESSED).select_from(
         with_suppression(contacts)
     )
-    found = {row.id: row for row in conn.execute(query.where(contacts.c.id.in_(ids)))}
-    return [(i, found[i].email, found[i].suppressed) for i in ids if i in found]
+    rows = conn.execute(query.where(contacts.c.id.in_(ids)))
+    found = {person.id: person for person in typed_rows(Person, rows)}
+    return [found[i] for i in ids if i in found]
 
 
 def _mine(table: Table, campaign_id: str, ids: Sequence[str]) -> ColumnElement[bool]:
     return and_(table.c.campaign_id == campaign_id, table.c.contact_id.in_(ids))
 
 
-def _counts(conn: Connection, campaign_id: str, ids: Sequence[str]) -> dict[str, Any]:
-    query = select(report_contacts).where(_mine(report_contacts, campaign_id, ids))
-    return {row.contact_id: row for row in conn.execute(query)}
+def _counts(conn: Connection, campaign_id: str, ids: Sequence[str]) -> dict[str, _Counts]:
+    query = select(*(report_contacts.c[name] for name in _Counts._fields)).where(
+        _mine(report_contacts, campaign_id, ids)
+    )
+    return {row.contact_id: row for row in typed_rows(_Counts, conn.execute(query))}
 
 
 def _events(
@@ -108,11 +156,11 @@ def _events(
     counted = and_(_e.kind == "open", _e.classification.in_(sorted(COUNTED_AS_OPEN)))
     for start in range(0, len(message_ids), CHUNK):
         query = (
-            select(events)
+            select(*(events.c[name] for name in _Event._fields))
             .where(_e.message_id.in_(message_ids[start : start + CHUNK]), not_(counted))
             .order_by(_e.at_ms, _e.id)
         )
-        for row in conn.execute(query):
+        for row in typed_rows(_Event, conn.execute(query)):
             found[owners[row.message_id]].append(
                 {
                     "message_id": row.message_id,
@@ -128,7 +176,7 @@ def _events(
     return found
 
 
-def _row(person: Person, counts: Any) -> dict[str, Any]:
+def _row(person: Person, counts: _Counts | None) -> dict[str, Any]:
     contact_id, email, suppressed = person
     return {
         "contact_id": contact_id,
@@ -150,8 +198,8 @@ def _rows(conn: Connection, campaign_id: str, ids: Sequence[str]) -> list[dict[s
     found = _events(conn, campaign_id, ids)
     rows = []
     for person in people:
-        row = _row(person, counts.get(person[0]))
-        mine = found.get(person[0], [])
+        row = _row(person, counts.get(person.id))
+        mine = found.get(person.id, [])
         clicks = [e for e in mine if e["kind"] == "click" and e["classification"] == HUMAN]
         keys = ("message_id", "link", "destination", "at")
         row["clicks"] = [{k: e[k] for k in keys} for e in clicks[:LIST_LIMIT]]
@@ -221,14 +269,12 @@ def write_contacts_csv(conn: Connection, account_id: str, campaign_id: str, out:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     written = 0
-    for row in conn.execute(query):
-        contact_id, email, suppressed, opens, proxy, machine_opens, first, last, clicks, machine = (
-            row
-        )
+    for row in typed_rows(_CsvRow, conn.execute(query)):
         cells = (
-            contact_id, email, suppressed, iso_utc(first), iso_utc(last), opens or 0, proxy or 0,
-            clicks or 0, " ".join(sorted(links.get(contact_id, ()))), machine_opens or 0,
-            machine or 0,
+            row.id, row.email, row.suppressed, iso_utc(row.first_open_ms),
+            iso_utc(row.last_open_ms), row.opens or 0, row.proxy_opens or 0, row.clicks or 0,
+            " ".join(sorted(links.get(row.id, ()))), row.machine_opens or 0,
+            row.machine_clicks or 0,
         )  # fmt: skip
         writer.writerow(_csv_cell(cell) for cell in cells)
         written += 1

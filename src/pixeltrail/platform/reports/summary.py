@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, exists, func, select
 
@@ -46,11 +46,24 @@ from pixeltrail.store.schema import (
     report_reasons,
     suppressions,
 )
+from pixeltrail.store.typed_rows import typed, typed_rows
 from pixeltrail.tracking.hits import PROXY_OPEN
 
 RATE_PLACES = 4
 # (kind of event, classification, reason label, count), as report_reasons gives them.
 ReasonRow = tuple[str, str, str, int]
+
+
+class ReportedCampaign(NamedTuple):
+    id: str
+    name: str
+    timezone: str  # the account's
+
+
+class _StatusCount(NamedTuple):
+    status: str
+    messages: int
+    contacts: int
 
 
 def iso_utc(ms: int | None) -> str | None:
@@ -61,7 +74,7 @@ def iso_utc(ms: int | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def campaign_of(conn: Connection, account_id: str, campaign_id: str) -> Any:
+def campaign_of(conn: Connection, account_id: str, campaign_id: str) -> ReportedCampaign:
     """The campaign's id, name and account time zone; NotFound unless it is this account's
     (another account's campaign answers exactly like a missing one)."""
     row = conn.execute(
@@ -71,7 +84,7 @@ def campaign_of(conn: Connection, account_id: str, campaign_id: str) -> Any:
     ).first()
     if row is None:
         raise NotFound("no such campaign")
-    return row
+    return typed(ReportedCampaign, row)
 
 
 def count_by_reason(rows: list[ReasonRow]) -> tuple[dict[str, int], list[dict[str, Any]]]:
@@ -95,14 +108,18 @@ def _message_counts(conn: Connection, campaign_id: str) -> tuple[dict[str, int],
     """Messages by status, and how many contacts were sent one (one pass over the messages)."""
     m = messages.c
     query = (
-        select(m.status, func.count(), func.count(func.distinct(m.contact_id)))
+        select(
+            m.status,
+            func.count().label("messages"),
+            func.count(func.distinct(m.contact_id)).label("contacts"),
+        )
         .where(m.campaign_id == campaign_id)
         .group_by(m.status)
     )
     by_status, recipients = {}, 0
-    for status, count, contacts_count in conn.execute(query):
-        by_status[status] = count
-        recipients = contacts_count if status == MessageStatus.SENT else recipients
+    for row in typed_rows(_StatusCount, conn.execute(query)):
+        by_status[row.status] = row.messages
+        recipients = row.contacts if row.status == MessageStatus.SENT else recipients
     return by_status, recipients
 
 
