@@ -18,12 +18,12 @@ from pixeltrail.commands.common import (
 from pixeltrail.platform.domains.checks import verify_domain
 from pixeltrail.platform.domains.dns_check import CnameResolver
 from pixeltrail.platform.domains.domains import (
-    VERIFIED,
     TrackingDomain,
     add_domain,
     delete_domain,
     list_domains,
 )
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.store.db import write_transaction
 
 
@@ -83,7 +83,7 @@ def domains_verify(domain_id: str, account_id: str | None, as_json: bool) -> Non
             account = resolve_account(conn, account_id)
         domain = verify_domain(engine, account, domain_id, CnameResolver.from_settings(settings()))
     _show(domain, as_json)
-    if domain.status != VERIFIED:
+    if domain.status != DomainStatus.VERIFIED:
         sys.exit(1)
 
 

@@ -38,7 +38,6 @@ from pixeltrail.store.schema import campaigns, tracking_domains
 
 __all__ = [  # normalize_hostname comes from `hostnames`, offered here with the rest
     "LOCAL_TARGET",
-    "VERIFIED",
     "TrackingDomain",
     "add_domain",
     "delete_domain",
@@ -51,7 +50,6 @@ __all__ = [  # normalize_hostname comes from `hostnames`, offered here with the 
     "tracking_base_url",
 ]
 
-VERIFIED = DomainStatus.VERIFIED  # an earlier name, for the modules not yet using the enum
 # What a `.localhost` domain stands for: an alias of this machine, as a CNAME to it would be.
 LOCAL_TARGET = "localhost"
 

@@ -33,9 +33,6 @@ from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.platform.webhooks.urls import check_endpoint_url
 from pixeltrail.store.schema import webhook_deliveries, webhook_endpoints
 
-# The statuses as a list to choose from (the dashboard's filter).
-DELIVERY_STATUSES = tuple(DeliveryStatus)
-
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
 SECRET_BYTES = 32
 MAX_ENDPOINTS = 20

@@ -8,7 +8,6 @@ from pixeltrail.platform.accounts.accounts import get_account
 from pixeltrail.platform.errors import PlatformError
 from pixeltrail.platform.secretbox import SecretBox
 from pixeltrail.platform.webhooks.endpoints import (
-    DELIVERY_STATUSES,
     create_endpoint,
     delete_endpoint,
     get_endpoint,
@@ -18,6 +17,7 @@ from pixeltrail.platform.webhooks.endpoints import (
     send_test,
 )
 from pixeltrail.platform.webhooks.events import EVENT_TYPES
+from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.web.dashboard.pages import Ctx, owner_page, route
 
 
@@ -63,7 +63,7 @@ def webhooks_page(ctx: Ctx) -> Response:
 @owner_page
 def endpoint_page(ctx: Ctx) -> Response:
     status = ctx.query.get("status")
-    status = status if status in DELIVERY_STATUSES else None
+    status = status if status in set(DeliveryStatus) else None
     with ctx.read() as conn:
         account = get_account(conn, ctx.account_id)
         endpoint = get_endpoint(conn, ctx.account_id, ctx.params["endpoint_id"])
@@ -81,7 +81,7 @@ def endpoint_page(ctx: Ctx) -> Response:
         deliveries=deliveries,
         next_cursor=next_cursor,
         shown=status,
-        statuses=DELIVERY_STATUSES,
+        statuses=tuple(DeliveryStatus),
         tz=account.timezone,
     )
 
