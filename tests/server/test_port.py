@@ -74,3 +74,50 @@ def test_a_second_server_on_a_port_in_use_is_refused_unless_it_shares(
         sharing.stop()
         first.stop()
     assert "Traceback" not in first.log() + sharing.log()
+
+
+@pytest.mark.parametrize("http_server", HTTP_SERVERS)
+def test_sharing_a_port_whose_server_does_not_share_is_refused_in_one_line(
+    tmp_path: Path, http_server: str
+) -> None:
+    # uvicorn without --reuse-port holds its port alone.
+    first = server_of(tmp_path, "first", None, PIXELTRAIL_HTTP_SERVER="uvicorn")
+    second = server_of(tmp_path, "second", first.port, PIXELTRAIL_HTTP_SERVER=http_server)
+    try:
+        first.start()
+        refused = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pixeltrail",
+                "serve",
+                "--no-background",
+                "--reuse-port",
+                "--port",
+                str(first.port),
+            ],
+            check=False,
+            env=second.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 1
+        assert f"port {first.port} on 127.0.0.1 is already in use" in refused.stderr
+        assert "Traceback" not in refused.stderr, refused.stderr
+    finally:
+        first.stop()
+
+
+@pytest.mark.parametrize("http_server", HTTP_SERVERS)
+def test_a_host_name_is_listened_on(tmp_path: Path, http_server: str) -> None:
+    server = server_of(
+        tmp_path, "named", None, "--host", "localhost", PIXELTRAIL_HTTP_SERVER=http_server
+    )
+    try:
+        server.start()
+        click = server.links.click_url(new_message_id(), 1, DESTINATION)
+        assert httpx.get(click, timeout=5).status_code == 302
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log()

@@ -49,4 +49,7 @@ def serve(host: str, port: int, no_background: bool, reuse_port: bool, log_level
         f"(tracking base {app.settings.base_url})",
         err=True,
     )
-    run_http_server(config.http_server, app, host, port, log_level, app.tracking, reuse_port)
+    try:
+        run_http_server(config.http_server, app, host, port, log_level, app.tracking, reuse_port)
+    except PortUnavailable as exc:  # the server there does not share its port
+        raise fail(f"{exc} by a server that does not share it") from None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import logging
 import signal
 import socket
@@ -69,6 +70,24 @@ def check_port(host: str, port: int) -> None:
                 raise PortUnavailable(
                     f"cannot listen on port {port} on {host}: {exc.strerror}"
                 ) from None
+
+
+def granian_address(host: str) -> str:
+    """The IP address granian listens on for `host`: granian takes an address, not a name, so
+    a name (`localhost`) is resolved here, its first IPv4 address preferred, as uvicorn binds
+    it."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return host
+    try:
+        addresses = _addresses(host, 0)
+    except socket.gaierror as exc:
+        raise PortUnavailable(f"cannot listen on {host}: {exc.strerror}") from None
+    ordered = sorted(addresses, key=lambda item: item[0] != socket.AF_INET)
+    return str(ordered[0][1][0])
 
 
 def run_http_server(
@@ -123,7 +142,15 @@ def _shared_sockets(host: str, port: int) -> list[socket.socket]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(address)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            for bound in sockets:
+                bound.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise PortUnavailable(f"port {port} on {host} is already in use", True) from None
+            raise
         sockets.append(sock)
     return sockets
 
@@ -146,7 +173,7 @@ async def _serve_granian(
     rsgi_app = RsgiApp(tracking, lifespan.state)
     server = Granian(
         rsgi_app,
-        address=host,
+        address=granian_address(host),
         port=port,
         interface=Interfaces.RSGI,
         http=HTTPModes.http1,
@@ -169,6 +196,10 @@ async def _serve_granian(
     try:
         with inline.install(rsgi_app.answer_inline):
             await server.serve()
+    except RuntimeError as exc:  # granian's bind error, with a Rust backtrace in its text
+        if "Address already in use" not in str(exc):
+            raise
+        raise PortUnavailable(f"port {port} on {host} is already in use", True) from None
     finally:
         await lifespan.shutdown()
     if server.interrupt_children:  # the worker ended by itself
