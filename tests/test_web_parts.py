@@ -29,6 +29,16 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
     assert ClientAddress().of(_scope("10.1.2.3", "203.0.113.7")) == "10.1.2.3"
 
 
+def test_forwarded_hops_written_with_a_port_or_brackets_name_their_client() -> None:
+    client = ClientAddress(["10.0.0.0/8"])
+    assert client.of(_scope("10.1.2.3", "203.0.113.7:41234")) == "203.0.113.7"
+    assert client.of(_scope("10.1.2.3", "[2001:db8::7]:41234")) == "2001:db8::7"
+    assert client.of(_scope("10.1.2.3", "[2001:db8::7]")) == "2001:db8::7"
+    assert client.of(_scope("10.1.2.3", "2001:db8::7")) == "2001:db8::7"
+    assert client.of(_scope("10.1.2.3", "203.0.113.7:41234, 10.9.9.9:80")) == "203.0.113.7"
+    assert client.of(_scope("10.1.2.3", "[not-an-ip]:1")) == "10.1.2.3"
+
+
 @pytest.mark.parametrize(
     ("destination", "location"),
     [

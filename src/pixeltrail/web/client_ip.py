@@ -46,11 +46,22 @@ class ClientAddress:
         hops = [h.strip() for h in ",".join(forwarded).split(",") if h.strip()]
         # Walk from the nearest hop back: the first address not one of our proxies is the
         # client. Anything further left was written by the client and cannot be believed.
-        for hop in reversed(hops):
+        for written in reversed(hops):
+            hop = _without_port(written)
             try:
                 ipaddress.ip_address(hop)
             except ValueError:
                 return peer
             if not self._is_trusted(hop):
                 return hop
-        return hops[0] if hops else peer
+        return _without_port(hops[0]) if hops else peer
+
+
+def _without_port(hop: str) -> str:
+    """The address of a hop some proxies write with its port (`203.0.113.7:41234`,
+    `[2001:db8::1]:41234`) or in brackets (`[2001:db8::1]`)."""
+    if hop.startswith("["):
+        return hop[1:].split("]", 1)[0]
+    if hop.count(":") == 1:
+        return hop.split(":", 1)[0]
+    return hop
