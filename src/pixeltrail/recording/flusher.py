@@ -33,7 +33,7 @@ from pixeltrail.store.ip_ranges import ranges
 from pixeltrail.store.message_context import MessageContext, message_contexts
 from pixeltrail.store.report_aggregates import record_report_changes, take_recording_turn
 from pixeltrail.tracking.classify import Rules, classify_message
-from pixeltrail.tracking.hits import HUMAN, Event, Hit, Verdict, anonymize_ip, now_ms
+from pixeltrail.tracking.hits import Classification, Event, Hit, Verdict, anonymize_ip, now_ms
 
 log = logging.getLogger("pixeltrail.flusher")
 
@@ -118,7 +118,7 @@ def record_hits(conn: Connection, hits: Sequence[Hit], rules: Rules, engagement:
             # Stored addresses of an anonymising account are cut to their network, so an
             # address-range verdict cannot be re-derived: only retroactive machine rules
             # (honeypot, bursts) may change what was recorded as human.
-            and (not anonymize or e.classification == HUMAN)
+            and (not anonymize or e.classification == Classification.HUMAN)
         ]
     inserted = insert_events(conn, new)
     if changed:
@@ -162,7 +162,12 @@ def _around(
     for message_id, (first, last) in spans.items():
         events = loaded[message_id]
         reader = next(
-            (e.hit for e in events if e.hit.kind == "open" and e.classification == HUMAN), None
+            (
+                e.hit
+                for e in events
+                if e.hit.kind == "open" and e.classification == Classification.HUMAN
+            ),
+            None,
         )
         if reader is not None and reader.at_ms >= first:
             whole.append(message_id)

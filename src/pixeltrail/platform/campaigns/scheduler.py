@@ -18,10 +18,12 @@ from sqlalchemy import Connection, func, select, update
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.campaigns.sending_window import SendingWindow
+from pixeltrail.platform.campaigns.status import CampaignStatus, EnrollmentStatus
 from pixeltrail.platform.contacts.contacts import SUPPRESSED, with_suppression
 from pixeltrail.platform.domains.domains import get_domain, tracking_base_url
 from pixeltrail.platform.errors import PlatformError
 from pixeltrail.platform.ids import now_ms
+from pixeltrail.store.message_status import QUEUED, MessageStatus
 from pixeltrail.store.schema import (
     accounts,
     campaign_steps,
@@ -41,7 +43,6 @@ DAY_MS = 86_400_000
 # A scheduled message whose time passed this long ago (campaign paused, worker down) is
 # planned again inside the window rather than sent at an odd hour.
 STALE_MS = 10 * 60 * 1000
-PENDING = ("scheduled", "claimed", "sending")
 
 
 class _Active(NamedTuple):
@@ -109,7 +110,7 @@ class _Caps:
                         column == key,
                         messages.c.send_at_ms >= day[0],
                         messages.c.send_at_ms < day[1],
-                        messages.c.status.in_(("scheduled", "claimed", "sending", "sent")),
+                        messages.c.status.in_((*QUEUED, MessageStatus.SENT)),
                     )
                 ).scalar_one()
             )
@@ -150,7 +151,7 @@ def _replan_stale(conn: Connection, campaign: _Active, window: SendingWindow, no
     stale = conn.execute(
         select(messages.c.id).where(
             messages.c.campaign_id == campaign.id,
-            messages.c.status == "scheduled",
+            messages.c.status == MessageStatus.SCHEDULED,
             messages.c.send_at_ms < now - STALE_MS,
         )
     ).all()
@@ -176,7 +177,7 @@ def schedule_due(conn: Connection, settings: Settings, now: int | None = None) -
                 accounts.c.timezone.label("account_timezone"),
             )
             .join(accounts, accounts.c.id == campaigns.c.account_id)
-            .where(campaigns.c.status == "active")
+            .where(campaigns.c.status == CampaignStatus.ACTIVE)
         ),
     )
     for campaign in active:
@@ -204,7 +205,7 @@ def _schedule_campaign(
             .with_for_update()
         ).one(),
     )
-    if campaign.status != "active":
+    if campaign.status != CampaignStatus.ACTIVE:
         return 0
     steps = typed_rows(
         _Step,
@@ -228,7 +229,7 @@ def _schedule_campaign(
         r.contact_id
         for r in conn.execute(
             select(messages.c.contact_id).where(
-                messages.c.campaign_id == campaign.id, messages.c.status.in_(PENDING)
+                messages.c.campaign_id == campaign.id, messages.c.status.in_(QUEUED)
             )
         )
     }
@@ -237,7 +238,7 @@ def _schedule_campaign(
         _LastSent,
         conn.execute(
             select(messages.c.contact_id, func.max(messages.c.sent_at_ms).label("at"))
-            .where(messages.c.campaign_id == campaign.id, messages.c.status == "sent")
+            .where(messages.c.campaign_id == campaign.id, messages.c.status == MessageStatus.SENT)
             .group_by(messages.c.contact_id)
         ),
     ):
@@ -256,7 +257,10 @@ def _schedule_campaign(
                     enrollments.join(contacts, contacts.c.id == enrollments.c.contact_id)
                 )
             )
-            .where(enrollments.c.campaign_id == campaign.id, enrollments.c.status == "active")
+            .where(
+                enrollments.c.campaign_id == campaign.id,
+                enrollments.c.status == EnrollmentStatus.ACTIVE,
+            )
         ),
     )
     created = 0
@@ -264,10 +268,10 @@ def _schedule_campaign(
         if row.contact_id in pending:
             continue
         if row.suppressed is not None:
-            _set_enrollment(conn, campaign.id, row.contact_id, status="stopped")
+            _set_enrollment(conn, campaign.id, row.contact_id, status=EnrollmentStatus.STOPPED)
             continue
         if row.next_step > len(steps):
-            _set_enrollment(conn, campaign.id, row.contact_id, status="finished")
+            _set_enrollment(conn, campaign.id, row.contact_id, status=EnrollmentStatus.FINISHED)
             continue
         step = steps[row.next_step - 1]
         previous = start if row.next_step == 1 else last_sent.get(row.contact_id, 0)
@@ -289,7 +293,7 @@ def _schedule_campaign(
                 step_id=step.id,
                 contact_id=row.contact_id,
                 mailbox_id=mailbox.id,
-                status="scheduled",
+                status=MessageStatus.SCHEDULED,
                 send_at_ms=at,
                 track_opens=campaign.track_opens and tracked,
                 track_clicks=campaign.track_clicks and tracked,
@@ -316,15 +320,20 @@ def finish_campaigns(conn: Connection) -> int:
     """Active campaigns whose every contact is finished or stopped become finished."""
     done = conn.execute(
         select(campaigns.c.id).where(
-            campaigns.c.status == "active",
+            campaigns.c.status == CampaignStatus.ACTIVE,
             ~select(enrollments.c.contact_id)
-            .where(enrollments.c.campaign_id == campaigns.c.id, enrollments.c.status == "active")
+            .where(
+                enrollments.c.campaign_id == campaigns.c.id,
+                enrollments.c.status == EnrollmentStatus.ACTIVE,
+            )
             .exists(),
             ~select(messages.c.id)
-            .where(messages.c.campaign_id == campaigns.c.id, messages.c.status.in_(PENDING))
+            .where(messages.c.campaign_id == campaigns.c.id, messages.c.status.in_(QUEUED))
             .exists(),
         )
     ).all()
     for row in done:
-        conn.execute(update(campaigns).where(campaigns.c.id == row.id).values(status="finished"))
+        conn.execute(
+            update(campaigns).where(campaigns.c.id == row.id).values(status=CampaignStatus.FINISHED)
+        )
     return len(done)

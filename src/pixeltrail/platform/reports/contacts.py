@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Connection, Select, Table, and_, not_, sel
 from pixeltrail.platform.contacts.contacts import SUPPRESSED, with_suppression
 from pixeltrail.platform.paging import check_limit, decode_cursor, encode_cursor
 from pixeltrail.platform.reports.summary import campaign_of, iso_utc
+from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.schema import (
     contacts,
     events,
@@ -26,7 +27,7 @@ from pixeltrail.store.schema import (
     report_contacts,
 )
 from pixeltrail.store.typed_rows import typed_rows
-from pixeltrail.tracking.hits import COUNTED_AS_OPEN, HUMAN
+from pixeltrail.tracking.hits import COUNTED_AS_OPEN, Classification
 
 LIST_LIMIT = 100
 CHUNK = 1000
@@ -113,7 +114,7 @@ def _recipients(campaign_id: str) -> Select[Any]:
     """Ids of the contacts with a sent message of the campaign, in order."""
     return (
         select(_m.contact_id)
-        .where(_m.campaign_id == campaign_id, _m.status == "sent")
+        .where(_m.campaign_id == campaign_id, _m.status == MessageStatus.SENT)
         .group_by(_m.contact_id)
         .order_by(_m.contact_id)
     )
@@ -200,10 +201,11 @@ def _rows(conn: Connection, campaign_id: str, ids: Sequence[str]) -> list[dict[s
     for person in people:
         row = _row(person, counts.get(person.id))
         mine = found.get(person.id, [])
-        clicks = [e for e in mine if e["kind"] == "click" and e["classification"] == HUMAN]
+        human = Classification.HUMAN
+        clicks = [e for e in mine if e["kind"] == "click" and e["classification"] == human]
         keys = ("message_id", "link", "destination", "at")
         row["clicks"] = [{k: e[k] for k in keys} for e in clicks[:LIST_LIMIT]]
-        row["machine_events"] = [e for e in mine if e["classification"] != HUMAN][:LIST_LIMIT]
+        row["machine_events"] = [e for e in mine if e["classification"] != human][:LIST_LIMIT]
         rows.append(row)
     return rows
 

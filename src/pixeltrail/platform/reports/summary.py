@@ -47,7 +47,7 @@ from pixeltrail.store.schema import (
     suppressions,
 )
 from pixeltrail.store.typed_rows import typed, typed_rows
-from pixeltrail.tracking.hits import PROXY_OPEN
+from pixeltrail.tracking.hits import Classification
 
 RATE_PLACES = 4
 # (kind of event, classification, reason label, count), as report_reasons gives them.
@@ -185,8 +185,8 @@ def campaign_summary(conn: Connection, account_id: str, campaign_id: str) -> dic
     suppressed = _suppressed(conn, account_id, campaign_id)
     a = _activity(conn, campaign_id)
     reasons = _reasons(conn, campaign_id)
-    proxy = [r for r in reasons if r[0] == "open" and r[1] == PROXY_OPEN]
-    machine_opens = [r for r in reasons if r[0] == "open" and r[1] != PROXY_OPEN]
+    proxy = [r for r in reasons if r[0] == "open" and r[1] == Classification.PROXY_OPEN]
+    machine_opens = [r for r in reasons if r[0] == "open" and r[1] != Classification.PROXY_OPEN]
     bounced, unsubscribed = suppressed.get("bounced", 0), suppressed.get("unsubscribed", 0)
     opens, clicks = a.get("unique_opens", 0), a.get("unique_clicks", 0)
     return {
