@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from pixeltrail.tracking.hits import HUMAN, Event, Hit, HitKind, new_event_id
+from pixeltrail.tracking.hits import Classification, Event, Hit, HitKind, new_event_id
 
 from ..dbs import DATABASES, Database, fresh_database
 
@@ -41,7 +41,7 @@ def make_event(
     kind: HitKind = "open",
     link: int | None = None,
     destination: str | None = None,
-    classification: str = HUMAN,
+    classification: str = Classification.HUMAN,
     reason: str = "",
     *,
     event_id: str | None = None,

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from pixeltrail.cli import main
 from pixeltrail.store.events import insert_events
 from pixeltrail.store.ip_ranges import ranges
-from pixeltrail.tracking.hits import APPLE_MPP, BOT, HUMAN, PROXY_OPEN, SCANNER
+from pixeltrail.tracking.hits import Classification
 
 from ..dbs import Database, fresh_database
 from .conftest import T0, make_event
@@ -74,19 +74,48 @@ def _story(store: Engine) -> None:
         insert_events(
             conn,
             [
-                make_event(A, T0 + 1_000, "open", classification=APPLE_MPP, reason="Apple MPP"),
+                make_event(
+                    A,
+                    T0 + 1_000,
+                    "open",
+                    classification=Classification.APPLE_MPP,
+                    reason="Apple MPP",
+                ),
                 make_event(A, T0 + 2_000, "open"),
-                make_event(A, T0 + 3_000, "open", classification=PROXY_OPEN, reason="Gmail"),
-                make_event(A, T0 + 4_000, "open", classification=APPLE_MPP, reason="Apple MPP"),
-                make_event(A, T0 + 5_000, "open", classification=BOT, reason="curl"),
+                make_event(
+                    A, T0 + 3_000, "open", classification=Classification.PROXY_OPEN, reason="Gmail"
+                ),
+                make_event(
+                    A,
+                    T0 + 4_000,
+                    "open",
+                    classification=Classification.APPLE_MPP,
+                    reason="Apple MPP",
+                ),
+                make_event(A, T0 + 5_000, "open", classification=Classification.BOT, reason="curl"),
                 make_event(A, T0 + 6_000, "open"),
                 make_event(A, T0 + 7_000, "click", 1, "https://a.example/x?u=1"),
                 make_event(
-                    A, T0 + 7_500, "click", 1, "https://a.example/x?u=1", SCANNER, "too fast"
+                    A,
+                    T0 + 7_500,
+                    "click",
+                    1,
+                    "https://a.example/x?u=1",
+                    Classification.SCANNER,
+                    "too fast",
                 ),
                 make_event(A, T0 + 8_000, "click", 2, "https://b.example/"),
-                make_event(A, T0 + 9_000, "click", 0, None, SCANNER, "honeypot", honeypot=True),
-                make_event(B, T0 + 500, "open", classification=HUMAN),
+                make_event(
+                    A,
+                    T0 + 9_000,
+                    "click",
+                    0,
+                    None,
+                    Classification.SCANNER,
+                    "honeypot",
+                    honeypot=True,
+                ),
+                make_event(B, T0 + 500, "open", classification=Classification.HUMAN),
             ],
         )
 
@@ -124,7 +153,7 @@ def test_events_json_prints_every_event_as_one_object_per_line(
         "kind": "click",
         "link": 1,
         "destination": "https://a.example/x?u=1",
-        "classification": SCANNER,
+        "classification": Classification.SCANNER,
         "reason": "too fast",
     }
     assert len(click["id"]) == 32 and click["method"] == "GET"

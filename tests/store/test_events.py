@@ -14,7 +14,7 @@ from pixeltrail.store.events import (
     list_events,
     update_verdicts,
 )
-from pixeltrail.tracking.hits import APPLE_MPP, HUMAN, SCANNER, Event, Verdict
+from pixeltrail.tracking.hits import Classification, Event, Verdict
 
 from .conftest import T0, make_event
 
@@ -25,7 +25,9 @@ C = "CCCCCCCCCCCCCCCC"
 
 def test_events_come_back_exactly_as_stored(store: Engine) -> None:
     stored = [
-        make_event(A, T0, "open", classification=APPLE_MPP, reason="Apple MPP range"),
+        make_event(
+            A, T0, "open", classification=Classification.APPLE_MPP, reason="Apple MPP range"
+        ),
         make_event(
             A,
             T0 + 1,
@@ -34,7 +36,9 @@ def test_events_come_back_exactly_as_stored(store: Engine) -> None:
             destination="https://example.com/ünïcode?a=1&b=2#frag",
             user_agent="Mozilla/5.0 (iPhone) \u2603",
         ),
-        make_event(A, T0 + 2, "click", link=0, honeypot=True, classification=SCANNER),
+        make_event(
+            A, T0 + 2, "click", link=0, honeypot=True, classification=Classification.SCANNER
+        ),
     ]
     with store.begin() as conn:
         assert insert_events(conn, stored) == 3
@@ -85,18 +89,18 @@ def test_update_verdicts_changes_only_the_named_events(store: Engine) -> None:
         update_verdicts(
             conn,
             [
-                (events[0].hit.id, Verdict(SCANNER, "clicked the honeypot link")),
-                (events[2].hit.id, Verdict(APPLE_MPP, "Apple MPP range")),
-                ("0" * 32, Verdict(SCANNER, "no such event")),
+                (events[0].hit.id, Verdict(Classification.SCANNER, "clicked the honeypot link")),
+                (events[2].hit.id, Verdict(Classification.APPLE_MPP, "Apple MPP range")),
+                ("0" * 32, Verdict(Classification.SCANNER, "no such event")),
             ],
         )
         update_verdicts(conn, [])
     with store.connect() as conn:
         stored = events_of_messages(conn, [A])
     assert [(e.classification, e.reason) for e in stored] == [
-        (SCANNER, "clicked the honeypot link"),
-        (HUMAN, ""),
-        (APPLE_MPP, "Apple MPP range"),
+        (Classification.SCANNER, "clicked the honeypot link"),
+        (Classification.HUMAN, ""),
+        (Classification.APPLE_MPP, "Apple MPP range"),
     ]
     assert [e.hit for e in stored] == [e.hit for e in events]
 

@@ -11,18 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pixeltrail.tracking.classify import Rules, classify_message
-from pixeltrail.tracking.hits import (
-    APPLE_MPP,
-    BOT,
-    CLASSIFICATIONS,
-    COUNTED_AS_OPEN,
-    HUMAN,
-    PROXY_OPEN,
-    SCANNER,
-    Hit,
-    HitKind,
-    Verdict,
-)
+from pixeltrail.tracking.hits import COUNTED_AS_OPEN, Classification, Hit, HitKind, Verdict
 
 MESSAGE = "AAECAwQFBgcICQoL"
 SENT = 1_717_000_000_000  # when the message was handed to SMTP
@@ -102,7 +91,7 @@ def test_a_reader_opening_twice_and_clicking_once_is_human(rules: Rules) -> None
     again = hit("open", SENT + 41 * MINUTE)
     click = hit("click", SENT + 42 * MINUTE, ua=IPHONE_SAFARI, link=2)
     verdicts = classify_message([first, again, click], rules, sent_at_ms=SENT, link_count=3)
-    assert {v.classification for v in verdicts.values()} == {HUMAN}
+    assert {v.classification for v in verdicts.values()} == {Classification.HUMAN}
     assert all(v.reason == "no machine signal" for v in verdicts.values())
 
 
@@ -111,44 +100,47 @@ def test_mail_privacy_protection_prefetch(rules: Rules) -> None:
     elsewhere = hit("open", SENT + 3 * SECOND, ip="198.51.100.7", ua=MPP)
     relay_ip = hit("open", SENT + 4 * SECOND, ip="172.224.226.9", ua=IPHONE_MAIL)
     verdicts = classify_message([prefetch, elsewhere, relay_ip], rules, sent_at_ms=SENT)
-    assert {v.classification for v in verdicts.values()} == {APPLE_MPP}
+    assert {v.classification for v in verdicts.values()} == {Classification.APPLE_MPP}
     assert "exactly 'Mozilla/5.0'" in verdicts[elsewhere.id].reason
     assert "172.224.226.9" in verdicts[relay_ip.id].reason
     assert "egress ranges" in verdicts[relay_ip.id].reason
-    assert APPLE_MPP not in COUNTED_AS_OPEN
+    assert Classification.APPLE_MPP not in COUNTED_AS_OPEN
 
 
 def test_apple_ranges_are_only_known_when_passed_in() -> None:
     relay_open = hit("open", SENT + 5 * MINUTE, ip="172.224.226.9")
-    assert classify_message([relay_open], Rules.default())[relay_open.id].classification == HUMAN
+    assert (
+        classify_message([relay_open], Rules.default())[relay_open.id].classification
+        == Classification.HUMAN
+    )
 
 
 def test_a_click_through_icloud_private_relay_is_a_person(rules: Rules) -> None:
     click = hit("click", SENT + 30 * MINUTE, ip="172.224.226.20", ua=IPHONE_SAFARI)
     verdict = classify_message([click], rules, sent_at_ms=SENT)[click.id]
-    assert verdict.classification == HUMAN
+    assert verdict.classification == Classification.HUMAN
     assert "Private Relay" in verdict.reason
 
 
 def test_a_click_with_the_bare_mpp_user_agent_is_a_bot(rules: Rules) -> None:
     click = hit("click", SENT + 30 * MINUTE, ua=MPP)
-    assert classify_message([click], rules)[click.id].classification == BOT
+    assert classify_message([click], rules)[click.id].classification == Classification.BOT
 
 
 def test_gmail_and_yahoo_proxy_opens_are_real_opens(rules: Rules) -> None:
     gmail = hit("open", SENT + 12 * MINUTE, ip="66.249.84.23", ua=GMAIL_PROXY)
     yahoo = hit("open", SENT + 15 * MINUTE, ip="98.136.10.4", ua=YAHOO_PROXY)
     verdicts = classify_message([gmail, yahoo], rules, sent_at_ms=SENT)
-    assert verdicts[gmail.id].classification == PROXY_OPEN
+    assert verdicts[gmail.id].classification == Classification.PROXY_OPEN
     assert "GoogleImageProxy" in verdicts[gmail.id].reason
-    assert verdicts[yahoo.id].classification == PROXY_OPEN
+    assert verdicts[yahoo.id].classification == Classification.PROXY_OPEN
     assert "YahooMailProxy" in verdicts[yahoo.id].reason
-    assert PROXY_OPEN in COUNTED_AS_OPEN
+    assert Classification.PROXY_OPEN in COUNTED_AS_OPEN
 
 
 def test_an_image_proxy_fetching_a_link_is_not_a_click(rules: Rules) -> None:
     click = hit("click", SENT + 20 * MINUTE, ip="66.249.84.23", ua=GMAIL_PROXY)
-    assert classify_message([click], rules)[click.id].classification == BOT
+    assert classify_message([click], rules)[click.id].classification == Classification.BOT
 
 
 def test_safe_links_clicking_every_link_from_microsoft(rules: Rules) -> None:
@@ -163,7 +155,7 @@ def test_safe_links_clicking_every_link_from_microsoft(rules: Rules) -> None:
         hit("open", start + 2000, ip="40.107.218.12", ua=SAFE_LINKS_CHROME),
     ]
     verdicts = classify_message(scan, rules, sent_at_ms=SENT, link_count=5)
-    assert {v.classification for v in verdicts.values()} == {SCANNER}
+    assert {v.classification for v in verdicts.values()} == {Classification.SCANNER}
     for h in scan:
         reason = verdicts[h.id].reason
         expected = "HEAD" if h.method == "HEAD" else "Exchange Online Protection"
@@ -177,7 +169,7 @@ def test_every_link_in_two_seconds_from_an_unlisted_cloud_address(rules: Rules) 
         for i in range(1, 6)
     ]
     verdicts = classify_message(scan, rules, sent_at_ms=SENT, link_count=5)
-    assert {v.classification for v in verdicts.values()} == {SCANNER}
+    assert {v.classification for v in verdicts.values()} == {Classification.SCANNER}
     assert {v.reason for v in verdicts.values()} == {"all 5 links clicked within 1.8 s"}
 
 
@@ -197,7 +189,7 @@ def test_every_destination_clicked_is_every_link_whatever_copies_were_clicked(
     assert {v.reason for v in verdicts.values()} == {"all 2 links clicked within 0.3 s"}
     copies = [click(start, 1), click(start + 300, 3)]
     verdicts = classify_message(copies, rules, sent_at_ms=SENT, link_count=4, destination_count=2)
-    assert {v.classification for v in verdicts.values()} == {HUMAN}
+    assert {v.classification for v in verdicts.values()} == {Classification.HUMAN}
 
 
 def test_messages_sent_with_only_a_link_count_are_judged_by_link_position(rules: Rules) -> None:
@@ -229,7 +221,7 @@ def test_two_quick_clicks_of_different_links_stay_human_without_a_link_count(
         hit("click", SENT + 5 * MINUTE + i * SECOND, ua=WINDOWS_CHROME, link=i) for i in (1, 2)
     ]
     verdicts = classify_message(clicks, rules)
-    assert {v.classification for v in verdicts.values()} == {HUMAN}
+    assert {v.classification for v in verdicts.values()} == {Classification.HUMAN}
 
 
 @pytest.mark.parametrize(
@@ -248,7 +240,7 @@ def test_security_gateway_networks(rules: Rules, ip: str, vendor: str) -> None:
     pixel = hit("open", SENT + 26 * SECOND, ip=ip, ua=WINDOWS_CHROME)
     verdicts = classify_message([click, pixel], rules, sent_at_ms=SENT)
     for h in (click, pixel):
-        assert verdicts[h.id].classification == SCANNER
+        assert verdicts[h.id].classification == Classification.SCANNER
         assert vendor in verdicts[h.id].reason
 
 
@@ -259,20 +251,23 @@ def test_honeypot_condemns_the_clicks_around_it_but_not_a_later_reader(rules: Ru
     looks_real = hit("click", at + 3 * SECOND, ip="198.51.100.40", ua=WINDOWS_CHROME, link=2)
     reader = hit("click", at + 5 * MINUTE, ua=IPHONE_SAFARI, link=2)
     verdicts = classify_message([pixel, honeypot, looks_real, reader], rules, sent_at_ms=SENT)
-    assert verdicts[honeypot.id].classification == SCANNER
+    assert verdicts[honeypot.id].classification == Classification.SCANNER
     assert "honeypot link clicked" in verdicts[honeypot.id].reason
     assert verdicts[looks_real.id] == Verdict(
-        SCANNER, "within 10 s of a honeypot click (3 s after it)"
+        Classification.SCANNER, "within 10 s of a honeypot click (3 s after it)"
     )
     assert verdicts[pixel.id].reason == "within 10 s of a honeypot click (2 s before it)"
-    assert verdicts[reader.id].classification == HUMAN
+    assert verdicts[reader.id].classification == Classification.HUMAN
 
 
 def test_a_late_honeypot_click_changes_earlier_verdicts(rules: Rules) -> None:
     click = hit("click", SENT + 10 * MINUTE, ip="198.51.100.40", ua=WINDOWS_CHROME)
-    assert classify_message([click], rules)[click.id].classification == HUMAN
+    assert classify_message([click], rules)[click.id].classification == Classification.HUMAN
     honeypot = hit("click", SENT + 10 * MINUTE + 4 * SECOND, ip="198.51.100.41", honeypot=True)
-    assert classify_message([click, honeypot], rules)[click.id].classification == SCANNER
+    assert (
+        classify_message([click, honeypot], rules)[click.id].classification
+        == Classification.SCANNER
+    )
 
 
 def test_forwarded_message_opens_stay_human_with_a_forward_reason(rules: Rules) -> None:
@@ -281,7 +276,7 @@ def test_forwarded_message_opens_stay_human_with_a_forward_reason(rules: Rules) 
     same_office = hit("open", SENT + 4 * 60 * MINUTE, ip="203.0.113.90", ua=WINDOWS_CHROME)
     same_client = hit("open", SENT + 5 * 60 * MINUTE, ip="192.0.2.15", ua=OUTLOOK_DESKTOP)
     verdicts = classify_message([first, forwarded, same_office, same_client], rules)
-    assert {v.classification for v in verdicts.values()} == {HUMAN}
+    assert {v.classification for v in verdicts.values()} == {Classification.HUMAN}
     assert verdicts[first.id].reason == "no machine signal"
     assert verdicts[forwarded.id].reason.startswith("likely forward")
     assert verdicts[same_office.id].reason == "no machine signal"  # same /24, other browser
@@ -301,9 +296,9 @@ def test_clicks_seconds_after_sending_are_scanners(rules: Rules) -> None:
     early = hit("click", SENT + 3 * SECOND, ua=WINDOWS_CHROME)
     later = hit("click", SENT + 40 * SECOND, ua=WINDOWS_CHROME, link=2)
     verdicts = classify_message([early, later], rules, sent_at_ms=SENT)
-    assert verdicts[early.id].classification == SCANNER
+    assert verdicts[early.id].classification == Classification.SCANNER
     assert verdicts[early.id].reason == "clicked 3 s after sending"
-    assert verdicts[later.id].classification == HUMAN
+    assert verdicts[later.id].classification == Classification.HUMAN
 
 
 @pytest.mark.parametrize(
@@ -324,13 +319,13 @@ def test_clicks_seconds_after_sending_are_scanners(rules: Rules) -> None:
 )
 def test_bots(rules: Rules, ua: str) -> None:
     click = hit("click", SENT + 2 * 60 * MINUTE, ua=ua)
-    assert classify_message([click], rules)[click.id].classification == BOT
+    assert classify_message([click], rules)[click.id].classification == Classification.BOT
 
 
 @pytest.mark.parametrize("ua", [ANDROID_CUBOT, OUTLOOK_DESKTOP, IPHONE_SAFARI, WINDOWS_CHROME])
 def test_people_are_not_bots(rules: Rules, ua: str) -> None:
     opened = hit("open", SENT + 2 * 60 * MINUTE, ua=ua)
-    assert classify_message([opened], rules)[opened.id].classification == HUMAN
+    assert classify_message([opened], rules)[opened.id].classification == Classification.HUMAN
 
 
 def _mixed_day() -> list[Hit]:
@@ -443,7 +438,7 @@ def test_every_hit_gets_one_verdict_whatever_the_order(
     verdicts = classify_message(hits, rules, sent_at_ms=SENT, link_count=link_count)
     assert set(verdicts) == {h.id for h in hits}
     for verdict in verdicts.values():
-        assert verdict.classification in CLASSIFICATIONS
+        assert verdict.classification in set(Classification)
         assert verdict.reason.strip()
     shuffled = hits[:]
     rnd.shuffle(shuffled)

@@ -29,13 +29,7 @@ class Classification(StrEnum):
     BOT = "bot"
 
 
-HUMAN = Classification.HUMAN
-APPLE_MPP = Classification.APPLE_MPP
-PROXY_OPEN = Classification.PROXY_OPEN
-SCANNER = Classification.SCANNER
-BOT = Classification.BOT
-CLASSIFICATIONS = tuple(Classification)
-COUNTED_AS_OPEN = frozenset({HUMAN, PROXY_OPEN})
+COUNTED_AS_OPEN = frozenset({Classification.HUMAN, Classification.PROXY_OPEN})
 
 
 def anonymize_ip(ip: str) -> str:
