@@ -135,7 +135,7 @@ def _run_uvicorn(app: ASGIApp, host: str, port: int, log_level: str, reuse_port:
 def _shared_sockets(host: str, port: int) -> list[socket.socket]:
     """Sockets on host:port with SO_REUSEPORT, one per address (IPv6 ones IPv6 only, as
     uvicorn's own are)."""
-    sockets = []
+    sockets: list[socket.socket] = []
     for family, address in _addresses(host, port):
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
