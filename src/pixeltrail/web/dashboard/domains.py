@@ -72,7 +72,6 @@ def _detail(ctx: Ctx, status: int = 200, error: PlatformError | None = None) -> 
         status=status,
         domain=domain,
         tz=account.timezone,
-        verified=DomainStatus.VERIFIED,
         port=_local_port(ctx),
         error=error,
     )

@@ -37,8 +37,11 @@ from starlette.routing import Route
 
 from pixeltrail.config import Settings
 from pixeltrail.platform.accounts.users import Session, session_of
+from pixeltrail.platform.campaigns.status import CampaignStatus, EnrollmentStatus
 from pixeltrail.platform.contacts.csv_import import text_encoding
+from pixeltrail.platform.domains.status import DomainStatus
 from pixeltrail.platform.errors import Invalid, NotFound, PlatformError
+from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.store.db import write_transaction
 from pixeltrail.web.dashboard.sessions import (
     COOKIE,
@@ -96,6 +99,13 @@ def _environment() -> Environment:
     env.filters["local_time"] = _local_time
     env.filters["percent"] = lambda rate: "—" if rate is None else f"{rate * 100:.1f}%"
     env.filters["urlencode_path"] = lambda value: urllib.parse.quote(str(value), safe="")
+    # Templates compare statuses with the enums, as the code does.
+    env.globals.update(
+        CampaignStatus=CampaignStatus,
+        EnrollmentStatus=EnrollmentStatus,
+        DomainStatus=DomainStatus,
+        DeliveryStatus=DeliveryStatus,
+    )
     return env
 
 
