@@ -159,6 +159,7 @@ def test_an_unreadable_file_imports_nothing(api: Api) -> None:
     assert status == 422
     assert body["error"]["field"] == "encoding"
     assert "not UTF-8 text: byte 0xE9 on line 502" in body["error"]["message"]
+    assert "or name its encoding (such as windows-1252)" in body["error"]["message"]
     assert "nothing was imported" in body["error"]["message"]
     assert contact_count(api) == 0
     # Named, the same bytes are fine: Content-Type's charset says what they are.

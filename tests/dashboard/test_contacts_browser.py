@@ -77,3 +77,36 @@ def test_import_mapping_step_in_a_browser(sqlite_site: Site, browser: Any) -> No
     assert set(found) == {"ada@example.com", "grace@example.com"}
     assert found["ada@example.com"].fields == {"tier": "gold"}
     assert found["ada@example.com"].company == "Engines"
+
+
+def test_choosing_a_files_character_set_in_the_form(sqlite_site: Site, browser: Any) -> None:
+    western = "email,last_name\nmax@example.com,Müller\n".encode("cp1252")
+    context = browser.new_context(base_url=sqlite_site.url)
+    try:
+        page = context.new_page()
+        sign_up_in_browser(page)
+
+        page.goto("/contacts/import")
+        file = {"name": "excel.csv", "mimeType": "text/csv", "buffer": western}
+        assert page.input_value('select[name="encoding"]') == ""
+        page.set_input_files('input[name="file"]', file)
+        page.click("text=Upload")
+        page.wait_for_selector("p.error")
+        assert "choose its character set in the form" in page.inner_text("p.error")
+
+        page.set_input_files('input[name="file"]', file)
+        page.get_by_label("Character set").select_option(
+            label="windows-1252 (Western, Excel on Windows)"
+        )
+        page.click("text=Upload")
+        page.wait_for_url("**/contacts/import/*")
+        assert page.inner_text("#read-as") == "read as windows-1252"
+        assert "Müller" in page.inner_text("table.mapping")
+        page.select_option('select[name="map_1"]', "last_name")
+        page.click('#mapping button[type="submit"]')
+        page.wait_for_selector("#import-created")
+        assert page.inner_text("#import-created") == "1"
+    finally:
+        context.close()
+    with sqlite_site.engine.connect() as conn:
+        assert conn.execute(select(contacts.c.last_name)).scalar() == "Müller"

@@ -8,7 +8,8 @@ when the file as a whole cannot be imported. `contact_import.save_contacts` then
   bytes are refused with the line of the first bad byte, never guessed (a windows-1251 file
   read as windows-1252 would import garbage): the caller may name the encoding instead,
   any character set Python reads (`text_encoding`), never one of its transforms (rot13,
-  base64, zlib, ...).
+  base64, zlib, ...). How to name it differs by caller (a header, an option, a form): the
+  refusal says it in the caller's words (`name_it`).
 - Separator: `,` `;` or tab, whichever the header line has most of outside quotes (`,` on a
   tie); Excel's `sep=;` first line is honoured.
 - Lines are physical: 1 is the header, a record is reported at the line it starts on.
@@ -42,6 +43,8 @@ DELIMITERS = (",", ";", "\t")
 PROGRESS_EVERY = 1000
 NOTHING = "nothing was imported"
 _NAME_ONE = f"name the file's character set, such as UTF-8 or windows-1252; {NOTHING}"
+# How the API's and the CLI's users give a file's character set, said when a file is no text.
+NAME_ENCODING = "name its encoding (such as windows-1252)"
 # Codecs Python calls text encodings that are no file's character set: "undefined" always
 # fails, the others read escapes and domain labels.
 _NOT_CHARSETS = frozenset(
@@ -120,27 +123,35 @@ def text_encoding(name: str) -> str:
     return codec.name
 
 
-def decode(data: bytes, encoding: str | None = None) -> str:
-    """The file's text, without its byte order mark; Invalid saying where it is not text."""
+def detected_encoding(data: bytes) -> str:
+    """The encoding of a file when none is named: UTF-16 by its byte order mark, else UTF-8
+    (with or without one)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return "utf-8"
+
+
+def shown_encoding(name: str) -> str:
+    """An encoding's name as messages and pages show it: UTF-8, UTF-16, windows-1252."""
+    return name.upper() if name in {"utf-8", "utf-16"} else name
+
+
+def decode(data: bytes, encoding: str | None = None, name_it: str = NAME_ENCODING) -> str:
+    """The file's text, without its byte order mark; Invalid saying where it is not text,
+    and, in the caller's words (`name_it`), how to give its character set."""
     if len(data) > MAX_BYTES:
         raise Invalid(f"the file is larger than {MAX_BYTES // 1024 // 1024} MiB; {NOTHING}")
     if encoding is None:
-        if data.startswith(codecs.BOM_UTF8):
-            encoding, data = "utf-8", data[len(codecs.BOM_UTF8) :]
-        elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            encoding = "utf-16"
-        else:
-            encoding = "utf-8"
+        encoding = detected_encoding(data)
     codec = text_encoding(encoding)
     try:
         text = data.decode(codec)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        shown = encoding.upper() if encoding in {"utf-8", "utf-16"} else encoding
         raise Invalid(
-            f"the file is not {shown} text: byte 0x{data[exc.start]:02X} on line {line} "
-            f'cannot be read; save it as UTF-8 (Excel: "CSV UTF-8") or name its encoding '
-            f"(such as windows-1252); {NOTHING}",
+            f"the file is not {shown_encoding(encoding)} text: byte 0x{data[exc.start]:02X} "
+            f'on line {line} cannot be read; save it as UTF-8 (Excel: "CSV UTF-8") or '
+            f"{name_it}; {NOTHING}",
             "encoding",
         ) from None
     except UnicodeError:  # a codec that cannot say where (one registered by another library)
@@ -272,11 +283,13 @@ class Preview:
     samples: list[list[str]]
 
 
-def preview_csv(data: bytes, encoding: str | None = None, rows: int = 3) -> Preview:
+def preview_csv(
+    data: bytes, encoding: str | None = None, rows: int = 3, *, name_it: str = NAME_ENCODING
+) -> Preview:
     """The header and first `rows` non-blank rows; Invalid when the file cannot be read."""
     header: tuple[int, list[str]] | None = None
     samples: list[list[str]] = []
-    for item in records(decode(data, encoding)):
+    for item in records(decode(data, encoding, name_it)):
         if isinstance(item, Rejected):
             if header is None:
                 raise Invalid(f"line {item.line} (the header): {item.reason}; {NOTHING}")
@@ -326,13 +339,16 @@ def check_contacts_csv(
     mapping: Mapping[str, str] | None = None,
     encoding: str | None = None,
     on_progress: Progress | None = None,
+    *,
+    name_it: str = NAME_ENCODING,
 ) -> CheckedFile:
     """The contacts in a CSV file and its rejected rows; Invalid if the file cannot be used.
 
     `mapping` names columns: {"Email Address": "email", "Org": "company", "Plan":
     "fields.plan", "Notes": "ignore"}. `on_progress(done_rows, total_rows)` follows the checks.
+    `name_it` says how the caller's users give the file's character set (see `decode`).
     """
-    text = decode(data, encoding)
+    text = decode(data, encoding, name_it)
     header_line, header, rows, rejected = _read(text)
     columns = map_columns(header, mapping or {}, header_line)
     first: dict[str, ContactRow] = {}

@@ -33,6 +33,8 @@ KEEP_FINISHED = 600.0  # seconds a finished job's result can still be read
 SHOWN_REJECTIONS = 1000
 
 CHECKING, SAVING, DONE, FAILED = "checking", "saving", "done", "failed"
+# How a file's character set is given here, said when the file is not text in the one chosen.
+CHOOSE_CHARSET = "choose its character set in the form"
 
 
 @dataclass
@@ -116,7 +118,9 @@ def _run(
     job: ImportJob, engine: Engine, settings: Settings, data: bytes, mapping: Mapping[str, str]
 ) -> None:
     try:
-        checked = check_contacts_csv(data, mapping, on_progress=job.progress)
+        checked = check_contacts_csv(
+            data, mapping, job.upload.encoding, job.progress, name_it=CHOOSE_CHARSET
+        )
         job.rows = checked.rows
         job.phase, job.done, job.total = SAVING, 0, len(checked.contacts)
         with write_transaction(engine) as conn:

@@ -1,9 +1,10 @@
 """CSV files kept between the two steps of a contact import: `<data dir>/imports/<id>.csv`.
 
 The upload is saved under a random id (never a name the client gave), readable by this user
-only, with a small record of whose it is; it is deleted after the import, and any upload older
-than an hour is deleted on the next upload. While its import runs it carries a `<id>.started`
-mark: a mark with no import running in this process means the server stopped during it.
+only, with a small record of whose it is and the character set chosen for it; it is deleted
+after the import, and any upload older than an hour is deleted on the next upload. While its
+import runs it carries a `<id>.started` mark: a mark with no import running in this process
+means the server stopped during it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Upload:
     filename: str
     size: int
     created: float
+    # The character set chosen in the form (None: UTF-8, or UTF-16 by its byte order mark).
+    encoding: str | None = None
 
 
 def imports_dir(settings: Settings) -> Path:
@@ -44,17 +47,22 @@ def _write_private(path: Path, data: bytes) -> None:
         out.write(data)
 
 
-def save_upload(settings: Settings, account_id: str, filename: str, data: bytes) -> Upload:
+def save_upload(
+    settings: Settings, account_id: str, filename: str, data: bytes, encoding: str | None = None
+) -> Upload:
     folder = imports_dir(settings)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     sweep_uploads(settings)
-    upload = Upload(secrets.token_urlsafe(24), account_id, filename[-200:], len(data), time.time())
+    upload = Upload(
+        secrets.token_urlsafe(24), account_id, filename[-200:], len(data), time.time(), encoding
+    )
     _write_private(folder / f"{upload.id}.csv", data)
     record = {
         "account_id": account_id,
         "filename": upload.filename,
         "size": upload.size,
         "created": upload.created,
+        "encoding": upload.encoding,
     }
     _write_private(folder / f"{upload.id}.json", json.dumps(record).encode())
     return upload
@@ -77,7 +85,15 @@ def load_upload(settings: Settings, account_id: str, upload_id: str) -> tuple[Up
         raise NotFound(GONE)
     if record.get("account_id") != account_id:
         raise NotFound(GONE)
-    upload = Upload(upload_id, account_id, str(record.get("filename", "")), len(data), created)
+    encoding = record.get("encoding")
+    upload = Upload(
+        upload_id,
+        account_id,
+        str(record.get("filename", "")),
+        len(data),
+        created,
+        encoding if isinstance(encoding, str) else None,
+    )
     return upload, data
 
 

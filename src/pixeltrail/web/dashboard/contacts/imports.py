@@ -3,7 +3,8 @@
 The same all-or-nothing rule as the API: the file is checked first, then saved in one
 transaction; a file that cannot be used imports nothing, and rows that cannot be used are
 listed with their line numbers while the others are imported. The import runs in the background
-(import_jobs): its page shows the progress, then the result, refreshed by app.js.
+(import_jobs): its page shows the progress, then the result, refreshed by app.js. A file that
+is not UTF-8 is read in the character set chosen with it, kept with the upload for every step.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from starlette.responses import Response
 
 from pixeltrail.platform.contacts.contacts import NAMES
 from pixeltrail.platform.contacts.csv_columns import IGNORE, custom_key, guess_target, map_columns
-from pixeltrail.platform.contacts.csv_import import Preview, preview_csv
+from pixeltrail.platform.contacts.csv_import import (
+    Preview,
+    detected_encoding,
+    preview_csv,
+    shown_encoding,
+    text_encoding,
+)
 from pixeltrail.platform.errors import Invalid, NotFound, PlatformError
 from pixeltrail.web.api.limits import UPLOAD_LIMIT
 from pixeltrail.web.dashboard.contacts.import_jobs import (
+    CHOOSE_CHARSET,
     FAILED,
     SHOWN_REJECTIONS,
     ImportJob,
@@ -43,6 +51,21 @@ TARGETS = (
     (CUSTOM, "Custom field"),
     (IGNORE, "Leave out"),
 )
+# The upload form's character sets: those of Excel and older systems that files come in.
+# Another name Python reads as a character set is taken too (the API and CLI take any).
+AUTO = ""
+CHARSETS = (
+    (AUTO, "UTF-8 (recommended; also detects a byte-order mark)"),
+    ("windows-1252", "windows-1252 (Western, Excel on Windows)"),
+    ("iso-8859-1", "iso-8859-1 (Western, Latin-1)"),
+    ("iso-8859-15", "iso-8859-15 (Western with €, Latin-9)"),
+    ("windows-1250", "windows-1250 (Central European)"),
+    ("windows-1251", "windows-1251 (Cyrillic)"),
+    ("mac-roman", "mac-roman (Western, older Macs)"),
+    ("shift_jis", "shift_jis (Japanese)"),
+    ("gb18030", "gb18030 (Chinese)"),
+    ("utf-16", "UTF-16 (Excel: “Unicode text”)"),
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +81,23 @@ class ColumnChoice:
 
 def _upload_form(ctx: Ctx, status: int = 200, error: PlatformError | None = None) -> Response:
     return ctx.render(
-        "contacts/import.html", status=status, error=error, limit_mib=UPLOAD_LIMIT // 1024 // 1024
+        "contacts/import.html",
+        status=status,
+        error=error,
+        limit_mib=UPLOAD_LIMIT // 1024 // 1024,
+        charsets=CHARSETS,
+        chosen=ctx.field("encoding", AUTO),
     )
+
+
+def _encoding(ctx: Ctx) -> str | None:
+    """The character set chosen for the file (None: UTF-8, or UTF-16 by its byte order mark);
+    Invalid naming a value that is no character set, as the API refuses it."""
+    chosen = ctx.field("encoding", AUTO).strip()
+    if chosen == AUTO:
+        return None
+    text_encoding(chosen)
+    return chosen
 
 
 @upload_page(UPLOAD_LIMIT)
@@ -75,8 +113,10 @@ def import_upload(ctx: Ctx) -> Response:
         # The spooled copy is ours to close (on disk when large); the page keeps its own.
         file.file.close()
     with ctx.form_errors(lambda exc: _upload_form(ctx, exc.status, exc)):
-        preview_csv(data)  # unreadable files are refused here, before any mapping
-    upload = save_upload(ctx.settings, ctx.account_id, file.filename, data)
+        encoding = _encoding(ctx)
+        # Unreadable files are refused here, before any mapping.
+        preview_csv(data, encoding, name_it=CHOOSE_CHARSET)
+    upload = save_upload(ctx.settings, ctx.account_id, file.filename, data, encoding)
     return ctx.redirect(f"/contacts/import/{upload.id}")
 
 
@@ -139,7 +179,7 @@ def import_mapping(ctx: Ctx) -> Response:
             return ctx.redirect(f"/contacts/import/{upload_id}")
         return _progress_page(ctx, job)
     upload, data = load_upload(ctx.settings, ctx.account_id, upload_id)
-    preview = preview_csv(data)
+    preview = preview_csv(data, upload.encoding, name_it=CHOOSE_CHARSET)
     posted = _posted(ctx)
     if posted is None and job is not None:
         posted = job.posted  # failed: the same choices again, with the reason
@@ -150,6 +190,7 @@ def import_mapping(ctx: Ctx) -> Response:
             "contacts/mapping.html",
             status=status,
             upload=upload,
+            read_as=shown_encoding(upload.encoding or detected_encoding(data)),
             preview=preview,
             columns=choices,
             targets=TARGETS,
