@@ -11,8 +11,10 @@ from alembic import command
 from sqlalchemy import Engine, Table, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
+from pixeltrail.inbound.classify import InboundKind
 from pixeltrail.platform.campaigns.status import CampaignStatus, EnrollmentStatus
 from pixeltrail.platform.domains.status import DomainStatus
+from pixeltrail.platform.inbox.matching import MatchedBy
 from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.store.db import _alembic_config, current_revision, upgrade, write_transaction
 from pixeltrail.store.message_status import MessageStatus
@@ -23,6 +25,7 @@ from pixeltrail.store.schema import (
     contacts,
     enrollments,
     events,
+    inbound_messages,
     mailboxes,
     messages,
     metadata,
@@ -44,6 +47,17 @@ CHECKED: list[tuple[Table, str, type[StrEnum]]] = [
     (events, "classification", Classification),
 ]
 IDS = [f"{table.name}.{column}" for table, column, _ in CHECKED]
+# Checked from 0009 on, with the tables that came then.
+INBOUND_CHECKED: list[tuple[Table, str, type[StrEnum]]] = [
+    (inbound_messages, "kind", InboundKind),
+    (inbound_messages, "matched_by", MatchedBy),
+]
+INBOUND_ROW = {
+    "id": "inb_1", "account_id": "acct_1", "mailbox_id": "mbx_1", "uid_validity": 7, "uid": 1,
+    "kind": "reply", "reason": "x", "message_id": "AAECAwQFBgcICQoL", "campaign_id": "cmp_1",
+    "contact_id": "ct_1", "matched_by": "in_reply_to", "from_email": "ann@example.com",
+    "subject": "Re: Hi", "text": "Yes", "received_at_ms": T, "created_at_ms": T,
+}  # fmt: skip
 # One valid row in each checked table (and what they point at), in the order they can go in.
 ROWS: list[tuple[Table, dict[str, Any]]] = [
     (accounts, {"id": "acct_1", "name": "Acme", "timezone": "UTC",
@@ -145,8 +159,19 @@ def test_the_migrations_make_the_checks_schema_py_describes(
         metadata.create_all(described.engine)
         assert _checks(migrated) == _checks(described.engine)
     assert {name for table in _checks(migrated).values() for name, _ in table} == {
-        f"ck_{table.name}_{column}" for table, column, _ in CHECKED
+        f"ck_{table.name}_{column}" for table, column, _ in CHECKED + INBOUND_CHECKED
     }
+
+
+@pytest.mark.parametrize(("table", "column", "values"), INBOUND_CHECKED, ids=["kind", "match"])
+def test_an_inbound_message_of_no_known_kind_or_match_is_refused(
+    store: Engine, table: Table, column: str, values: type[StrEnum]
+) -> None:
+    _insert_rows(store)
+    with write_transaction(store) as conn:
+        conn.execute(insert(inbound_messages).values(INBOUND_ROW))
+    assert _refused(store, table, column, "archived")
+    assert not any(_refused(store, table, column, value) for value in values)
 
 
 def _checks(engine: Engine) -> dict[str, list[tuple[str, str]]]:

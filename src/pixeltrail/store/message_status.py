@@ -12,6 +12,7 @@ class MessageStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    BOUNCED = "bounced"  # sent, then a bounce for it came back to its mailbox
 
 
 # Made but neither sent nor given up on: what a settings change or a new step leaves alone.

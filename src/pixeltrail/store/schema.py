@@ -20,10 +20,13 @@ from sqlalchemy import (
     UniqueConstraint,
     column,
     false,
+    true,
 )
 
+from pixeltrail.inbound.classify import InboundKind
 from pixeltrail.platform.campaigns.status import CampaignStatus, EnrollmentStatus
 from pixeltrail.platform.domains.status import DomainStatus
+from pixeltrail.platform.inbox.matching import MatchedBy
 from pixeltrail.platform.webhooks.status import DeliveryStatus
 from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.tracking.hits import Classification
@@ -140,7 +143,8 @@ tracking_domains = Table(
     one_of("status", DomainStatus),
 )
 
-# smtp_url_encrypted is None for the built-in outbox.
+# smtp_url_encrypted is None for the built-in outbox; imap_url_encrypted None when its INBOX is
+# not read.
 mailboxes = Table(
     "mailboxes",
     metadata,
@@ -150,6 +154,7 @@ mailboxes = Table(
     Column("from_email", String(320), nullable=False),
     Column("from_name", String(200), nullable=False),
     Column("smtp_url_encrypted", Text, nullable=True),
+    Column("imap_url_encrypted", Text, nullable=True),
     Column("daily_limit", Integer, nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
 )
@@ -197,6 +202,8 @@ campaigns = Table(
     Column("start_at_ms", BigInteger, nullable=True),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    # A reply ends the contact's sequence (enrollment `replied`): no later step goes out.
+    Column("stop_on_reply", Boolean, nullable=False, server_default=true()),
     one_of("status", CampaignStatus),
 )
 
@@ -254,6 +261,53 @@ messages = Table(
     Index(None, "campaign_id", "status"),
     Index(None, "status", "send_at_ms"),
     one_of("status", MessageStatus),
+)
+
+# ---- what comes back: each mailbox's INBOX, read over IMAP ----------------------------------
+# Where reading a mailbox's INBOX is: the UIDVALIDITY and the last UID processed (a restart goes
+# on from there; a new UIDVALIDITY starts over, its messages kept apart by it), who reads it now
+# (a lease: several nodes on one database read each mailbox once) and the last error.
+mailbox_inboxes = Table(
+    "mailbox_inboxes",
+    metadata,
+    Column("mailbox_id", String(ID), ForeignKey("mailboxes.id"), primary_key=True),
+    Column("uid_validity", BigInteger, nullable=True),
+    Column("last_uid", BigInteger, nullable=False, server_default="0"),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("checked_at_ms", BigInteger, nullable=True),
+)
+
+# Each message of an INBOX looked at, once: what it is, the message of ours it answers (and how
+# that was found), and what a report shows of it (sender, subject, the first 2 KB of its text;
+# a bounce's status code and diagnostic). Nothing else of it is kept.
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("account_id", String(ID), ForeignKey("accounts.id"), nullable=False),
+    Column("mailbox_id", String(ID), ForeignKey("mailboxes.id"), nullable=False),
+    Column("uid_validity", BigInteger, nullable=False),
+    Column("uid", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("message_id", String(16), ForeignKey("messages.id"), nullable=True),
+    Column("campaign_id", String(ID), ForeignKey("campaigns.id"), nullable=True),
+    Column("contact_id", String(ID), ForeignKey("contacts.id"), nullable=True),
+    Column("matched_by", String(16), nullable=True),
+    Column("from_email", String(320), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status_code", String(16), nullable=True),
+    Column("diagnostic", Text, nullable=True),
+    Column("received_at_ms", BigInteger, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("mailbox_id", "uid_validity", "uid"),
+    Index(None, "campaign_id", "contact_id"),
+    Index(None, "message_id"),
+    one_of("kind", InboundKind),
+    one_of("matched_by", MatchedBy),
 )
 
 # ---- outbound webhooks (Standard Webhooks) -------------------------------------------------

@@ -13,9 +13,14 @@ class CampaignStatus(StrEnum):
 
 
 class EnrollmentStatus(StrEnum):
-    """A contact in a campaign: still in the sequence (active), taken out or stopped by a
-    bounce or an unsubscribe (stopped), or through every step (finished)."""
+    """A contact in a campaign: still in the sequence (active), through every step (finished),
+    or ended early: by a reply (replied, when the campaign stops on replies), a bounce (bounced)
+    or an unsubscribe (unsubscribed). `stopped` is how sequences ended that way before the
+    reason was kept."""
 
     ACTIVE = "active"
     STOPPED = "stopped"
     FINISHED = "finished"
+    REPLIED = "replied"
+    BOUNCED = "bounced"
+    UNSUBSCRIBED = "unsubscribed"

@@ -1,0 +1,1 @@
+"""What comes back to a mailbox: replies, automatic replies and bounces, read from its INBOX."""
