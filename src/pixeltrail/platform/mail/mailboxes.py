@@ -6,6 +6,10 @@ viewing instead of sending them, so a new instance works with no mail server. Th
 only ever decrypted for the sender (`mailbox_endpoint`); records show the URL masked. A mail
 server on this host or an internal network is refused when saved (mail_servers.py) unless the
 instance sets PIXELTRAIL_MAIL_ALLOW_LOCAL=1; the sender checks again when it connects.
+
+A mailbox may also name an IMAP URL (imap_urls.py), stored encrypted the same way: the reader
+(receiving/) reads its INBOX; how that went (the last error, when it last looked) is kept in
+mailbox_inboxes and shown with the mailbox.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from pixeltrail.config import Settings
 from pixeltrail.platform.contacts.addresses import normalize_email
 from pixeltrail.platform.errors import Conflict, Invalid, NotFound
 from pixeltrail.platform.ids import new_id, now_ms
+from pixeltrail.platform.mail.imap_urls import ImapEndpoint, parse_imap_url
 from pixeltrail.platform.mail.servers import check_mail_server
 from pixeltrail.platform.mail.smtp_urls import SmtpEndpoint, parse_smtp_url
 from pixeltrail.platform.paging import page
 from pixeltrail.platform.secretbox import SecretBox, SecretUnreadable
-from pixeltrail.store.schema import campaigns, mailboxes, messages
+from pixeltrail.store.schema import campaigns, mailbox_inboxes, mailboxes, messages
 
 # A new mailbox sends at most this many a day (all its campaigns together): a pace that keeps
 # a fresh sending address out of spam folders. Raise it once the address has a reputation.
@@ -44,6 +49,9 @@ class Mailbox:
     smtp_url_error: str | None
     daily_limit: int
     created_at_ms: int
+    imap_url_masked: str | None = None
+    imap_url_error: str | None = None
+    imap_checked_at_ms: int | None = None
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -54,11 +62,20 @@ class Mailbox:
             "kind": self.kind,
             "smtp_url": self.smtp_url_masked,
             "smtp_url_error": self.smtp_url_error,
+            "imap_url": self.imap_url_masked,
+            "imap_url_error": self.imap_url_error,
+            "imap_checked_at": _iso(self.imap_checked_at_ms),
             "daily_limit": self.daily_limit,
-            "created_at": datetime.fromtimestamp(self.created_at_ms / 1000, UTC)
-            .isoformat(timespec="seconds")
-            .replace("+00:00", "Z"),
+            "created_at": _iso(self.created_at_ms),
         }
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
 
 
 def secret_box(settings: Settings) -> SecretBox:
@@ -97,6 +114,16 @@ def _encrypted_url(value: Any, settings: Settings) -> str | None:
     return secret_box(settings).encrypt(endpoint.url())
 
 
+def _encrypted_imap_url(value: Any, settings: Settings) -> str | None:
+    """What to store for an imap_url input: None when the INBOX is not read, else the encrypted
+    URL. Invalid when the URL is malformed or names a mail server the instance may not reach."""
+    if value is None:
+        return None
+    endpoint = parse_imap_url(value, settings.mail_allow_local)
+    check_mail_server(endpoint.host, endpoint.port, settings.mail_allow_local, "imap_url")
+    return secret_box(settings).encrypt(endpoint.url())
+
+
 def _mailbox(row: Row[Any], box: SecretBox) -> Mailbox:
     masked = error = None
     if row.smtp_url_encrypted is not None:
@@ -104,6 +131,13 @@ def _mailbox(row: Row[Any], box: SecretBox) -> Mailbox:
             masked = parse_smtp_url(box.decrypt(row.smtp_url_encrypted)).url(masked=True)
         except SecretUnreadable as exc:
             error = str(exc)
+    imap_masked, imap_error = None, None
+    if row.imap_url_encrypted is not None:
+        imap_error = row.inbox_error
+        try:
+            imap_masked = parse_imap_url(box.decrypt(row.imap_url_encrypted), True).url(masked=True)
+        except SecretUnreadable as exc:
+            imap_error = str(exc)
     return Mailbox(
         id=row.id,
         name=row.name,
@@ -114,12 +148,24 @@ def _mailbox(row: Row[Any], box: SecretBox) -> Mailbox:
         smtp_url_error=error,
         daily_limit=row.daily_limit,
         created_at_ms=row.created_at_ms,
+        imap_url_masked=imap_masked,
+        imap_url_error=imap_error,
+        imap_checked_at_ms=row.inbox_checked_at_ms if imap_masked is not None else None,
     )
+
+
+def _with_inbox() -> Any:
+    """Mailboxes with how reading their INBOX went (NULLs when never read)."""
+    return select(
+        mailboxes,
+        mailbox_inboxes.c.error.label("inbox_error"),
+        mailbox_inboxes.c.checked_at_ms.label("inbox_checked_at_ms"),
+    ).outerjoin(mailbox_inboxes, mailbox_inboxes.c.mailbox_id == mailboxes.c.id)
 
 
 def _row(conn: Connection, account_id: str, mailbox_id: str) -> Row[Any]:
     row = conn.execute(
-        select(mailboxes).where(mailboxes.c.id == mailbox_id, mailboxes.c.account_id == account_id)
+        _with_inbox().where(mailboxes.c.id == mailbox_id, mailboxes.c.account_id == account_id)
     ).first()
     if row is None:
         raise NotFound("no such mailbox", "mailbox_id")
@@ -147,8 +193,10 @@ def create_mailbox(
     from_name: str = "",
     smtp_url: str | None = None,
     daily_limit: int = DEFAULT_DAILY_LIMIT,
+    imap_url: str | None = None,
 ) -> Mailbox:
-    """A new mailbox; without an SMTP URL it is the built-in outbox."""
+    """A new mailbox; without an SMTP URL it is the built-in outbox; with an IMAP URL its INBOX
+    is read."""
     box = secret_box(settings)
     mailbox_id = new_id("mbx")
     conn.execute(
@@ -159,6 +207,7 @@ def create_mailbox(
             from_email=normalize_email(from_email, "from_email"),
             from_name=plain_text(from_name, "from_name", required=False),
             smtp_url_encrypted=_encrypted_url(smtp_url, settings),
+            imap_url_encrypted=_encrypted_imap_url(imap_url, settings),
             daily_limit=_daily_limit(daily_limit),
             created_at_ms=now_ms(),
         )
@@ -177,7 +226,7 @@ def list_mailboxes(
     cursor: str | None = None,
     limit: int | None = None,
 ) -> tuple[list[Mailbox], str | None]:
-    query = select(mailboxes).where(mailboxes.c.account_id == account_id)
+    query = _with_inbox().where(mailboxes.c.account_id == account_id)
     rows, next_cursor = page(conn, query, mailboxes, cursor, limit)
     box = secret_box(settings)
     return [_mailbox(row, box) for row in rows], next_cursor
@@ -190,7 +239,9 @@ def update_mailbox(
     settings: Settings,
     changes: Mapping[str, Any],
 ) -> Mailbox:
-    """Change a mailbox; `smtp_url: None` turns it into the outbox. Unknown names are refused."""
+    """Change a mailbox; `smtp_url: None` turns it into the outbox, `imap_url: None` stops reading
+    its INBOX. Unknown names are refused. A new IMAP URL is read from its INBOX's first message
+    (what was read before stays recorded once: rows are kept apart by UIDVALIDITY and UID)."""
     box = secret_box(settings)
     _row(conn, account_id, mailbox_id)
     values: dict[str, Any] = {}
@@ -201,6 +252,9 @@ def update_mailbox(
             values[field] = normalize_email(value, field)
         elif field == "smtp_url":
             values["smtp_url_encrypted"] = _encrypted_url(value, settings)
+        elif field == "imap_url":
+            values["imap_url_encrypted"] = _encrypted_imap_url(value, settings)
+            conn.execute(delete(mailbox_inboxes).where(mailbox_inboxes.c.mailbox_id == mailbox_id))
         elif field == "daily_limit":
             values[field] = _daily_limit(value)
         else:
@@ -219,6 +273,7 @@ def delete_mailbox(conn: Connection, account_id: str, mailbox_id: str) -> None:
         used = conn.execute(select(table.c.id).where(table.c.mailbox_id == mailbox_id).limit(1))
         if used.first() is not None:
             raise Conflict(reason)
+    conn.execute(delete(mailbox_inboxes).where(mailbox_inboxes.c.mailbox_id == mailbox_id))
     conn.execute(delete(mailboxes).where(mailboxes.c.id == mailbox_id))
 
 
@@ -244,3 +299,12 @@ def get_mailbox_smtp_url(
         return secret_box(settings).decrypt(stored)
     except SecretUnreadable as exc:
         raise Conflict(f"the mailbox's SMTP URL cannot be used: {exc}", "smtp_url") from None
+
+
+def mailbox_imap_endpoint(imap_url_encrypted: str, settings: Settings) -> ImapEndpoint:
+    """The IMAP endpoint with its password, for the reader only. SecretUnreadable when its key
+    left the key ring; Invalid when the URL is no longer allowed (starttls=off without
+    PIXELTRAIL_MAIL_ALLOW_LOCAL=1)."""
+    return parse_imap_url(
+        secret_box(settings).decrypt(imap_url_encrypted), settings.mail_allow_local
+    )

@@ -32,6 +32,14 @@ class MailboxOut(BaseModel):
     smtp_url_error: str | None = Field(
         description="Why the stored SMTP URL cannot be read (its key left the key ring)."
     )
+    imap_url: str | None = Field(
+        description="The IMAP URL whose INBOX is read, its password shown as ***; null: not read."
+    )
+    imap_url_error: str | None = Field(
+        description='Why the INBOX cannot be read now ("cannot log in: ...", '
+        '"cannot connect: ..."); null once it was read.'
+    )
+    imap_checked_at: str | None = Field(description="When the INBOX was last read.")
     daily_limit: int
     created_at: str
 
@@ -56,6 +64,14 @@ class MailboxIn(BaseModel):
         "instance sets PIXELTRAIL_MAIL_ALLOW_LOCAL=1 (link-local always).",
     )
     daily_limit: int = Field(default=DEFAULT_DAILY_LIMIT, ge=1, le=MAX_DAILY_LIMIT)
+    imap_url: str | None = Field(
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        description="imap://user:password@host:143 (STARTTLS) or imaps://...:993 (TLS): replies "
+        "and bounces are read from its INBOX, which is never changed. Left out or null: not read. "
+        "The same host rules as smtp_url; ?starttls=off only for a loopback host with "
+        "PIXELTRAIL_MAIL_ALLOW_LOCAL=1.",
+    )
 
 
 class MailboxPatch(BaseModel):
@@ -66,6 +82,7 @@ class MailboxPatch(BaseModel):
     from_name: str | None = Field(default=None, max_length=200)
     smtp_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
     daily_limit: int | None = Field(default=None, ge=1, le=MAX_DAILY_LIMIT)
+    imap_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
 
 
 @router.get("/mailboxes", response_model=MailboxList)
@@ -98,7 +115,8 @@ def read_mailbox(
 def patch_mailbox(
     mailbox_id: str, body: MailboxPatch, conn: Conn, account: AccountId, settings: SettingsDep
 ) -> dict[str, Any]:
-    """`smtp_url: null` makes the mailbox the built-in outbox."""
+    """`smtp_url: null` makes the mailbox the built-in outbox; `imap_url: null` stops reading its
+    INBOX."""
     changes = body.model_dump(exclude_unset=True)
     return update_mailbox(conn, account, mailbox_id, settings, changes).as_record()
 
