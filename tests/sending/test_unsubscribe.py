@@ -55,5 +55,5 @@ def test_get_asks_post_unsubscribes(engine: Engine, settings: Settings) -> None:
         assert conn.execute(select(suppressions.c.email, suppressions.c.reason)).all() == [
             ("ada@example.org", "unsubscribed")
         ]
-        assert conn.execute(select(enrollments.c.status)).scalar_one() == "stopped"
+        assert conn.execute(select(enrollments.c.status)).scalar_one() == "unsubscribed"
         assert conn.execute(select(messages.c.status)).scalar_one() == "cancelled"

@@ -209,7 +209,7 @@ def test_a_permanent_refusal_bounces_the_address(
             conn.execute(
                 select(enrollments.c.status).where(enrollments.c.contact_id == chain.contact_ids[0])
             ).scalar_one()
-            == "stopped"
+            == "bounced"
         )
 
 

@@ -163,7 +163,7 @@ def test_event_types_are_checked() -> None:
         "message.opened",
         "message.clicked",
     )
-    for bad in ([], "message.opened", ["message.bounced"], [1], None):
+    for bad in ([], "message.opened", ["message.complained"], [1], None):
         with pytest.raises(Invalid) as refused:
             check_event_types(bad)
         assert refused.value.field == "event_types"

@@ -10,7 +10,7 @@ from typing import Literal
 from sqlalchemy import Connection, bindparam, select, update
 
 from pixeltrail.platform.campaigns.status import EnrollmentStatus
-from pixeltrail.platform.contacts.suppressions import suppress
+from pixeltrail.platform.contacts.bounces import bounce_address
 from pixeltrail.platform.webhooks.events import enqueue_messages_sent
 from pixeltrail.sending.claims import Claimed
 from pixeltrail.store.message_status import MessageStatus
@@ -83,28 +83,24 @@ def _record_unsent(conn: Connection, m: Claimed, outcome: Outcome, now: int) -> 
     cancelled = outcome.status == MessageStatus.CANCELLED
     final = MessageStatus.CANCELLED if cancelled else MessageStatus.FAILED
     conn.execute(update(messages).where(where).values(status=final, error=outcome.error))
-    _stop_enrollment(conn, m)
     if outcome.bounced:
-        _bounce(conn, m, now)
+        _bounce(conn, m)
+    _stop_enrollment(conn, m)
 
 
 def _stop_enrollment(conn: Connection, m: Claimed) -> None:
     conn.execute(
         update(enrollments)
-        .where(enrollments.c.campaign_id == m.campaign_id, enrollments.c.contact_id == m.contact_id)
+        .where(
+            enrollments.c.campaign_id == m.campaign_id,
+            enrollments.c.contact_id == m.contact_id,
+            enrollments.c.status == EnrollmentStatus.ACTIVE,
+        )
         .values(status=EnrollmentStatus.STOPPED)
     )
 
 
-def _bounce(conn: Connection, m: Claimed, now: int) -> None:
-    """A permanent refusal: the address is suppressed and leaves every sequence."""
+def _bounce(conn: Connection, m: Claimed) -> None:
+    """A permanent refusal: the address is suppressed and leaves every sequence (`bounced`)."""
     email = conn.execute(select(contacts.c.email).where(contacts.c.id == m.contact_id)).scalar_one()
-    suppress(conn, m.account_id, email, "bounced")
-    ids = select(contacts.c.id).where(
-        contacts.c.account_id == m.account_id, contacts.c.email == email
-    )
-    conn.execute(
-        update(enrollments)
-        .where(enrollments.c.contact_id.in_(ids), enrollments.c.status == EnrollmentStatus.ACTIVE)
-        .values(status=EnrollmentStatus.STOPPED)
-    )
+    bounce_address(conn, m.account_id, email)

@@ -43,6 +43,8 @@ DAY_MS = 86_400_000
 # A scheduled message whose time passed this long ago (campaign paused, worker down) is
 # planned again inside the window rather than sent at an odd hour.
 STALE_MS = 10 * 60 * 1000
+# A suppressed contact's sequence ends with the suppression's reason (manual: stopped).
+_ENDED_BY = {"bounced": EnrollmentStatus.BOUNCED, "unsubscribed": EnrollmentStatus.UNSUBSCRIBED}
 
 
 class _Active(NamedTuple):
@@ -268,7 +270,8 @@ def _schedule_campaign(
         if row.contact_id in pending:
             continue
         if row.suppressed is not None:
-            _set_enrollment(conn, campaign.id, row.contact_id, status=EnrollmentStatus.STOPPED)
+            ended = _ENDED_BY.get(row.suppressed, EnrollmentStatus.STOPPED)
+            _set_enrollment(conn, campaign.id, row.contact_id, status=ended)
             continue
         if row.next_step > len(steps):
             _set_enrollment(conn, campaign.id, row.contact_id, status=EnrollmentStatus.FINISHED)

@@ -64,7 +64,7 @@ def unsubscribe(conn: Connection, message_id: str) -> Recipient | None:
             enrollments.c.contact_id.in_(same_address),
             enrollments.c.status == EnrollmentStatus.ACTIVE,
         )
-        .values(status=EnrollmentStatus.STOPPED)
+        .values(status=EnrollmentStatus.UNSUBSCRIBED)
     )
     conn.execute(
         update(messages)

@@ -30,7 +30,19 @@ MESSAGE_SENT = "message.sent"
 MESSAGE_OPENED = "message.opened"
 MESSAGE_CLICKED = "message.clicked"
 CONTACT_UNSUBSCRIBED = "contact.unsubscribed"
-EVENT_TYPES = (MESSAGE_SENT, MESSAGE_OPENED, MESSAGE_CLICKED, CONTACT_UNSUBSCRIBED)
+# Read from the mailbox's INBOX and matched to the message they answer.
+MESSAGE_REPLIED = "message.replied"
+MESSAGE_AUTO_REPLIED = "message.auto_replied"
+MESSAGE_BOUNCED = "message.bounced"
+EVENT_TYPES = (
+    MESSAGE_SENT,
+    MESSAGE_OPENED,
+    MESSAGE_CLICKED,
+    CONTACT_UNSUBSCRIBED,
+    MESSAGE_REPLIED,
+    MESSAGE_AUTO_REPLIED,
+    MESSAGE_BOUNCED,
+)
 # Sent to one endpoint on request (POST /webhooks/{id}/test), whatever it subscribes to.
 WEBHOOK_TEST = "webhook.test"
 

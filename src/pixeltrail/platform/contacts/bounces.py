@@ -1,0 +1,38 @@
+"""A permanent bounce: the address is suppressed and leaves every sequence of its account."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, func, select, update
+
+from pixeltrail.platform.campaigns.status import EnrollmentStatus
+from pixeltrail.platform.contacts.suppressions import suppress
+from pixeltrail.store.message_status import MessageStatus
+from pixeltrail.store.schema import contacts, enrollments, messages
+
+
+def bounce_address(conn: Connection, account_id: str, email: str) -> bool:
+    """Suppress `email` as bounced (an unsubscribe stays the stronger reason), end its active
+    sequences `bounced` and cancel its messages not yet sent. True if it was not suppressed
+    before. The SMTP refusal of a send and a bounce read from an INBOX both come here."""
+    _, added = suppress(conn, account_id, email, "bounced")
+    same_address = select(contacts.c.id).where(
+        contacts.c.account_id == account_id,
+        func.lower(contacts.c.email) == email.strip().lower(),
+    )
+    conn.execute(
+        update(enrollments)
+        .where(
+            enrollments.c.contact_id.in_(same_address),
+            enrollments.c.status == EnrollmentStatus.ACTIVE,
+        )
+        .values(status=EnrollmentStatus.BOUNCED)
+    )
+    conn.execute(
+        update(messages)
+        .where(
+            messages.c.contact_id.in_(same_address),
+            messages.c.status == MessageStatus.SCHEDULED,
+        )
+        .values(status=MessageStatus.CANCELLED, error="not sent: the address bounced")
+    )
+    return added
