@@ -24,11 +24,25 @@ class OutboxMessage:
     campaign_id: str
     campaign_name: str
     sent_at_ms: int
+    mailbox_id: str
+    status: MessageStatus  # sent, or bounced once its bounce came back
+
+
+# A bounced message was sent all the same: the outbox still shows it.
+_KEPT = (MessageStatus.SENT, MessageStatus.BOUNCED)
 
 
 def _query(account_id: str) -> Select[Any]:
     return (
-        select(_m.id, contacts.c.email, campaigns.c.id, campaigns.c.name, _m.sent_at_ms)
+        select(
+            _m.id,
+            contacts.c.email,
+            campaigns.c.id,
+            campaigns.c.name,
+            _m.sent_at_ms,
+            _m.mailbox_id,
+            _m.status,
+        )
         .select_from(messages)
         .join(mailboxes, mailboxes.c.id == _m.mailbox_id)
         .join(contacts, contacts.c.id == _m.contact_id)
@@ -37,15 +51,23 @@ def _query(account_id: str) -> Select[Any]:
             _m.account_id == account_id,
             mailboxes.c.account_id == account_id,
             mailboxes.c.smtp_url_encrypted.is_(None),
-            _m.status == MessageStatus.SENT,
+            _m.status.in_(_KEPT),
             _m.sent_at_ms.is_not(None),
         )
     )
 
 
 def _message(row: Any) -> OutboxMessage:
-    message_id, email, campaign_id, campaign_name, sent_at_ms = row
-    return OutboxMessage(message_id, email, campaign_id, campaign_name, sent_at_ms)
+    message_id, email, campaign_id, campaign_name, sent_at_ms, mailbox_id, status = row
+    return OutboxMessage(
+        message_id,
+        email,
+        campaign_id,
+        campaign_name,
+        sent_at_ms,
+        mailbox_id,
+        MessageStatus(status),
+    )
 
 
 def list_outbox(

@@ -21,8 +21,15 @@ from pathlib import Path
 from starlette.responses import HTMLResponse, Response
 
 from pixeltrail.platform.accounts.accounts import get_account
-from pixeltrail.platform.errors import NotFound
+from pixeltrail.platform.errors import NotFound, PlatformError
+from pixeltrail.platform.mail.local_inbox import deliver, inbox_directory
 from pixeltrail.platform.mail.outbox import OutboxMessage, get_outbox_message, list_outbox
+from pixeltrail.platform.mail.outbox_answers import (
+    contact_reply,
+    delivery_failure,
+    read_sent,
+    reply_text,
+)
 from pixeltrail.web.dashboard.pages import Ctx, page, route
 
 PER_PAGE = 50
@@ -148,7 +155,15 @@ def outbox_message(ctx: Ctx) -> Response:
     with ctx.read() as conn:
         zone = get_account(conn, ctx.account_id).timezone
     view = "text" if ctx.query.get("view") == "text" or mail.html is None else "html"
-    return ctx.render("outbox/message.html", message=message, mail=mail, view=view, tz=zone)
+    return ctx.render(
+        "outbox/message.html",
+        message=message,
+        mail=mail,
+        view=view,
+        tz=zone,
+        reply_error=None,
+        reply="",
+    )
 
 
 @page
@@ -159,8 +174,59 @@ def outbox_body(ctx: Ctx) -> Response:
     return HTMLResponse(with_base(mail.html), headers=BODY_HEADERS)
 
 
+def _answer_with(ctx: Ctx, what: str) -> Response:
+    """Put what comes back for the message (its contact's reply or its bounce) in its mailbox's
+    local INBOX, where the reader finds it as it would over IMAP."""
+    with ctx.read() as conn:
+        message = get_outbox_message(conn, ctx.account_id, ctx.params["message_id"])
+    try:
+        raw = message_file(ctx, message).read_bytes()
+    except FileNotFoundError:
+        raise NotFound("the outbox no longer has this message") from None
+    sent = read_sent(raw)
+    if what == "reply":
+        answer, done = contact_reply(sent, ctx.field("text")), "A reply from"
+    else:
+        answer, done = delivery_failure(sent), "A bounce for"
+    deliver(inbox_directory(ctx.settings.data_dir, message.mailbox_id), answer)
+    return ctx.redirect(
+        f"/outbox/{message.id}",
+        f"{done} {sent.recipient} was put in the mailbox's inbox: it will be read within a "
+        "minute, and the campaign's report will show it.",
+    )
+
+
+@page
+def outbox_reply(ctx: Ctx) -> Response:
+    def again(error: PlatformError) -> Response:
+        message, mail = _kept(ctx)
+        with ctx.read() as conn:
+            zone = get_account(conn, ctx.account_id).timezone
+        return ctx.render(
+            "outbox/message.html",
+            status=error.status,
+            message=message,
+            mail=mail,
+            view="html" if mail.html is not None else "text",
+            tz=zone,
+            reply_error=error.message,
+            reply=ctx.field("text"),
+        )
+
+    with ctx.form_errors(again):
+        reply_text(ctx.field("text"))
+    return _answer_with(ctx, "reply")
+
+
+@page
+def outbox_bounce(ctx: Ctx) -> Response:
+    return _answer_with(ctx, "bounce")
+
+
 routes = [
     route("/outbox", outbox_list, "GET"),
     route("/outbox/{message_id}", outbox_message, "GET"),
     route("/outbox/{message_id}/body", outbox_body, "GET"),
+    route("/outbox/{message_id}/reply", outbox_reply, "POST"),
+    route("/outbox/{message_id}/bounce", outbox_bounce, "POST"),
 ]
