@@ -97,11 +97,17 @@ def sample(name: str, replace: dict[str, str]) -> bytes:
 
 
 def record(
-    engine: Engine, raw: bytes, uid: int, mailbox_id: str = "mbx_a", now: int = 0
+    engine: Engine,
+    raw: bytes,
+    uid: int,
+    mailbox_id: str = "mbx_a",
+    account_id: str | None = None,
+    now: int = 0,
 ) -> str | None:
-    """Classify `raw` and record it as UID `uid` of the mailbox's INBOX, in one transaction."""
+    """Classify `raw` and record it as UID `uid` of the mailbox's INBOX, in one transaction
+    (the account of a chain's mailbox unless named)."""
     inbound = classify_message(raw)
-    account_id = "acct_" + mailbox_id.removeprefix("mbx_")
+    account_id = account_id or "acct_" + mailbox_id.removeprefix("mbx_")
     with write_transaction(engine) as conn:
         return record_inbound(
             conn, account_id, mailbox_id, UID_VALIDITY, uid, inbound, 1_000 + uid, now

@@ -155,6 +155,16 @@ def _bounce(
         .values(status=MessageStatus.BOUNCED, error=error)
     )
     bounce_address(conn, account_id, match.email)
+    # A sequence whose last message bounced did not reach its contact: not `finished`.
+    conn.execute(
+        update(enrollments)
+        .where(
+            enrollments.c.campaign_id == match.campaign_id,
+            enrollments.c.contact_id == match.contact_id,
+            enrollments.c.status == EnrollmentStatus.FINISHED,
+        )
+        .values(status=EnrollmentStatus.BOUNCED)
+    )
 
 
 def _failed_recipient(inbound: Inbound, match: Match | None) -> FailedRecipient | None:
