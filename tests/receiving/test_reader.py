@@ -218,3 +218,30 @@ def test_a_wrong_password_is_shown_as_the_mailbox_error(setup: Setup) -> None:
     assert setup.recorded() == []
     with setup.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(inbound_messages)).scalar() == 0
+
+
+def test_the_background_process_reads_inboxes(setup: Setup) -> None:
+    import threading
+
+    from pixeltrail.platform.mail.mailboxes import update_mailbox
+    from pixeltrail.runtime.background_process import Background
+
+    server = setup.server
+    user, secret = server.user.replace("@", "%40"), server.password.replace(" ", "%20")
+    plain = f"imap://{user}:{secret}@127.0.0.1:{server.port}?starttls=off"
+    with write_transaction(setup.engine) as conn:
+        update_mailbox(
+            conn, setup.account_id, setup.mailbox_id, setup.settings, {"imap_url": plain}
+        )
+    server.deliver(message("to the background"))
+    stop = threading.Event()
+    background = Background(setup.settings, setup.engine)
+    running = threading.Thread(target=background.run, args=(stop,))
+    running.start()
+    try:
+        eventually(lambda: len(setup.recorded()) == 1, seconds=30)
+    finally:
+        stop.set()
+        running.join(30)
+    assert not running.is_alive()
+    assert [row[2] for row in setup.recorded()] == ["to the background"]

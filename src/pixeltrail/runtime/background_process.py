@@ -1,6 +1,7 @@
 """The background process (`pixeltrail background`, which `serve` starts as its child): built
-from the flusher, the scheduler, a send worker, domain re-checks, webhook deliveries and the
-retention purge; it writes its status for the HTTP process's /healthz (background_status.py).
+from the flusher, the scheduler, a send worker, the INBOX reader, domain re-checks, webhook
+deliveries and the retention purge; it writes its status for the HTTP process's /healthz
+(background_status.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pixeltrail.platform.secretbox import SecretBox
 from pixeltrail.platform.webhooks.delivery import WebhookDeliverer
 from pixeltrail.platform.webhooks.events import enqueue_engagement
 from pixeltrail.platform.webhooks.retention import purge_old_deliveries
+from pixeltrail.receiving.reader import InboxReader
 from pixeltrail.recording.flusher import Flusher
 from pixeltrail.recording.retention import Purge, RetentionLoop
 from pixeltrail.recording.spool import Spool
@@ -50,7 +52,8 @@ class Priority(Protocol):
 
 
 class Background:
-    """The background process: records spooled hits, schedules and sends messages, re-checks
+    """The background process: records spooled hits, schedules and sends messages, reads
+    mailboxes' INBOXes (replies, bounces), re-checks
     tracking domains, delivers webhooks and purges expired events; writes its status for the
     HTTP process."""
 
@@ -67,6 +70,7 @@ class Background:
             self.flusher,
             SchedulingLoop(self.engine, settings),
             SendWorker(self.engine, settings, settings.signer()),
+            InboxReader.from_settings(self.engine, settings),
             DomainRechecker(
                 self.engine,
                 CnameResolver.from_settings(settings),
