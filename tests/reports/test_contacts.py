@@ -40,6 +40,11 @@ def test_every_recipient_has_a_row_and_failed_ones_none(story: Story) -> None:
         "machine_click_count": 0,
         "clicks": [],
         "machine_events": [],
+        "replied_at": None,
+        "reply_count": 0,
+        "read_by_reply": False,
+        "sequence_status": None,  # never enrolled: the rows were inserted directly
+        "replies": [],
     }
 
 
@@ -173,6 +178,10 @@ def test_the_csv_has_a_row_per_recipient(story: Story) -> None:
         "clicked_links": LINKS[1],
         "machine_open_count": "0",
         "machine_click_count": "0",
+        "replied_at": "",
+        "reply_count": "0",
+        "read_by_reply": "no",
+        "sequence_status": "",
     }
     assert rows["cy@example.com"]["clicked_links"] == ""  # only Safe Links clicked
     assert rows["cy@example.com"]["machine_click_count"] == "3"

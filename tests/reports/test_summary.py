@@ -73,6 +73,8 @@ def test_the_story_in_numbers(story: Story) -> None:
         "machine_click": round(2 / 7, 4),
         "bounce": round(1 / 7, 4),
         "unsubscribe": round(1 / 7, 4),
+        "reply": 0.0,
+        "read": round(4 / 7, 4),  # nobody replied: the human openers
     }
 
 

@@ -17,10 +17,17 @@ from sqlalchemy import ColumnElement, Connection, Select, Table, and_, not_, sel
 
 from pixeltrail.platform.contacts.contacts import SUPPRESSED, with_suppression
 from pixeltrail.platform.paging import check_limit, decode_cursor, encode_cursor
-from pixeltrail.platform.reports.summary import campaign_of, iso_utc
-from pixeltrail.store.message_status import MessageStatus
+from pixeltrail.platform.reports.replies import (
+    Reply,
+    contact_replies,
+    enrollment_statuses,
+    reply_totals,
+    sequence_status,
+)
+from pixeltrail.platform.reports.summary import WENT_OUT, campaign_of, iso_utc
 from pixeltrail.store.schema import (
     contacts,
+    enrollments,
     events,
     messages,
     report_contact_links,
@@ -46,6 +53,10 @@ CSV_COLUMNS = (
     "clicked_links",
     "machine_open_count",
     "machine_click_count",
+    "replied_at",
+    "reply_count",
+    "read_by_reply",
+    "sequence_status",
 )
 
 _m, _rl, _e = messages.c, report_contact_links.c, events.c
@@ -104,6 +115,9 @@ class _CsvRow(NamedTuple):
     last_open_ms: int | None
     clicks: int | None
     machine_clicks: int | None
+    first_reply_ms: int | None
+    replies: int | None
+    enrolled: str | None
 
 
 def escape_cell(value: str) -> str:
@@ -114,7 +128,7 @@ def _recipients(campaign_id: str) -> Select[Any]:
     """Ids of the contacts with a sent message of the campaign, in order."""
     return (
         select(_m.contact_id)
-        .where(_m.campaign_id == campaign_id, _m.status == MessageStatus.SENT)
+        .where(_m.campaign_id == campaign_id, _m.status.in_(WENT_OUT))
         .group_by(_m.contact_id)
         .order_by(_m.contact_id)
     )
@@ -193,13 +207,34 @@ def _row(person: Person, counts: _Counts | None) -> dict[str, Any]:
     }
 
 
+def _reply(reply: Reply) -> dict[str, Any]:
+    return {
+        "message_id": reply.message_id,
+        "at": iso_utc(reply.received_at_ms),
+        "from_email": reply.from_email,
+        "subject": reply.subject,
+        "text": reply.text,
+    }
+
+
+def _with_replies(row: dict[str, Any], replies: list[Reply], enrolled: str | None) -> None:
+    row["replied_at"] = iso_utc(replies[0].received_at_ms) if replies else None
+    row["reply_count"] = len(replies)
+    row["read_by_reply"] = bool(replies) and row["open_count"] == 0
+    row["sequence_status"] = sequence_status(enrolled, row["suppressed"])
+    row["replies"] = [_reply(reply) for reply in replies[:LIST_LIMIT]]
+
+
 def _rows(conn: Connection, campaign_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
     people = _people(conn, ids)
     counts = _counts(conn, campaign_id, ids)
     found = _events(conn, campaign_id, ids)
+    replies = contact_replies(conn, campaign_id, ids)
+    enrolled = enrollment_statuses(conn, campaign_id, ids)
     rows = []
     for person in people:
         row = _row(person, counts.get(person.id))
+        _with_replies(row, replies.get(person.id, []), enrolled.get(person.id))
         mine = found.get(person.id, [])
         human = Classification.HUMAN
         clicks = [e for e in mine if e["kind"] == "click" and e["classification"] == human]
@@ -257,17 +292,18 @@ def write_contacts_csv(conn: Connection, account_id: str, campaign_id: str, out:
     ):
         links[contact_id].add(destination or "")
     recipients = _recipients(campaign_id).order_by(None).subquery()
-    rc = report_contacts.c
-    joined = with_suppression(
-        recipients.join(contacts, contacts.c.id == recipients.c.contact_id)
-    ).outerjoin(
-        report_contacts, and_(rc.campaign_id == campaign_id, rc.contact_id == contacts.c.id)
+    rc, en, replied = report_contacts.c, enrollments.c, reply_totals(campaign_id)
+    joined = (
+        with_suppression(recipients.join(contacts, contacts.c.id == recipients.c.contact_id))
+        .outerjoin(
+            report_contacts, and_(rc.campaign_id == campaign_id, rc.contact_id == contacts.c.id)
+        )
+        .outerjoin(replied, replied.c.contact_id == contacts.c.id)
+        .outerjoin(enrollments, and_(en.campaign_id == campaign_id, en.contact_id == contacts.c.id))
     )
-    query = (
-        select(contacts.c.id, contacts.c.email, SUPPRESSED, *(rc[f] for f in _COUNTS))
-        .select_from(joined)
-        .order_by(contacts.c.id)
-    )
+    columns = (contacts.c.id, contacts.c.email, SUPPRESSED, *(rc[f] for f in _COUNTS))
+    replies = (replied.c.first_reply_ms, replied.c.replies, en.status.label("enrolled"))
+    query = select(*columns, *replies).select_from(joined).order_by(contacts.c.id)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     written = 0
@@ -276,7 +312,9 @@ def write_contacts_csv(conn: Connection, account_id: str, campaign_id: str, out:
             row.id, row.email, row.suppressed, iso_utc(row.first_open_ms),
             iso_utc(row.last_open_ms), row.opens or 0, row.proxy_opens or 0, row.clicks or 0,
             " ".join(sorted(links.get(row.id, ()))), row.machine_opens or 0,
-            row.machine_clicks or 0,
+            row.machine_clicks or 0, iso_utc(row.first_reply_ms), row.replies or 0,
+            "yes" if row.replies and not row.opens else "no",
+            sequence_status(row.enrolled, row.suppressed),
         )  # fmt: skip
         writer.writerow(_csv_cell(cell) for cell in cells)
         written += 1

@@ -2,14 +2,18 @@
 
 Definitions (the README's "Campaign reports" section says the same):
 
-- **sent**: messages of the campaign with status `sent`; **recipients**: distinct contacts with
-  a sent message. **failed**: messages the sender gave up on (status `failed`: a permanent
-  refusal, or temporary errors until the last attempt).
+- **sent**: messages of the campaign with status `sent` or `bounced` (it went out, then a bounce
+  came back); **recipients**: distinct contacts with such a message. **failed**: messages the
+  sender gave up on (status `failed`: a permanent refusal, or temporary errors until the last
+  attempt).
 - **bounced**: distinct contacts of the campaign whose address is on the account's suppression
   list as `bounced`, added at or after a message of this campaign was created for them (the
   sender does that when a server refuses an address with a 5xx). **unsubscribed**: the same
   with reason `unsubscribed`. Suppressions are per account, not per campaign: an address that
   bounces or unsubscribes later, from another campaign, counts here too.
+- **replied**: distinct contacts with an inbound message of kind `reply` matched to the campaign
+  (auto-replies never count); **read**: distinct contacts who opened as humans or replied (a
+  reply proves the message was read, pixel or not).
 - **opens**: "human" opens are those classified `human` or `proxy_open` (a real open fetched
   through Gmail's or Yahoo's image proxy: counted, and also reported apart as `proxy_open`).
   Every other open (`apple_mpp`, `scanner`, `bot`) is a machine's, counted by classification
@@ -35,6 +39,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, and_, exists, func, select
 
 from pixeltrail.platform.errors import NotFound
+from pixeltrail.platform.reports.replies import replied_and_read
 from pixeltrail.store.message_status import MessageStatus
 from pixeltrail.store.report_aggregates import reason_label
 from pixeltrail.store.schema import (
@@ -50,6 +55,8 @@ from pixeltrail.store.typed_rows import typed, typed_rows
 from pixeltrail.tracking.hits import Classification
 
 RATE_PLACES = 4
+# A message that bounced went out first: it counts as sent.
+WENT_OUT = (MessageStatus.SENT, MessageStatus.BOUNCED)
 # (kind of event, classification, reason label, count), as report_reasons gives them.
 ReasonRow = tuple[str, str, str, int]
 
@@ -63,7 +70,6 @@ class ReportedCampaign(NamedTuple):
 class _StatusCount(NamedTuple):
     status: str
     messages: int
-    contacts: int
 
 
 def iso_utc(ms: int | None) -> str | None:
@@ -105,22 +111,25 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def _message_counts(conn: Connection, campaign_id: str) -> tuple[dict[str, int], int]:
-    """Messages by status, and how many contacts were sent one (one pass over the messages)."""
+    """Messages by status, and how many contacts were sent one (bounced ones included)."""
     m = messages.c
     query = (
         select(
             m.status,
             func.count().label("messages"),
-            func.count(func.distinct(m.contact_id)).label("contacts"),
         )
         .where(m.campaign_id == campaign_id)
         .group_by(m.status)
     )
-    by_status, recipients = {}, 0
+    by_status = {}
     for row in typed_rows(_StatusCount, conn.execute(query)):
         by_status[row.status] = row.messages
-        recipients = row.contacts if row.status == MessageStatus.SENT else recipients
-    return by_status, recipients
+    recipients = conn.execute(
+        select(func.count(func.distinct(m.contact_id))).where(
+            m.campaign_id == campaign_id, m.status.in_(WENT_OUT)
+        )
+    ).scalar_one()
+    return by_status, int(recipients)
 
 
 def _suppressed(conn: Connection, account_id: str, campaign_id: str) -> dict[str, int]:
@@ -189,14 +198,18 @@ def campaign_summary(conn: Connection, account_id: str, campaign_id: str) -> dic
     machine_opens = [r for r in reasons if r[0] == "open" and r[1] != Classification.PROXY_OPEN]
     bounced, unsubscribed = suppressed.get("bounced", 0), suppressed.get("unsubscribed", 0)
     opens, clicks = a.get("unique_opens", 0), a.get("unique_clicks", 0)
+    replied, read = replied_and_read(conn, campaign_id, opens)
+    sent = sum(by_status.get(status, 0) for status in WENT_OUT)
     return {
         "campaign_id": campaign.id,
         "name": campaign.name,
-        "sent": by_status.get(MessageStatus.SENT, 0),
+        "sent": sent,
         "recipients": recipients,
         "failed": by_status.get(MessageStatus.FAILED, 0),
         "bounced": bounced,
         "unsubscribed": unsubscribed,
+        "replied": replied,
+        "read": read,
         "messages": dict(sorted(by_status.items())),
         "opens": {
             "human": {
@@ -222,5 +235,7 @@ def campaign_summary(conn: Connection, account_id: str, campaign_id: str) -> dic
             "machine_click": _rate(a.get("unique_machine_clicks", 0), recipients),
             "bounce": _rate(bounced, recipients),
             "unsubscribe": _rate(unsubscribed, recipients),
+            "reply": _rate(replied, recipients),
+            "read": _rate(read, recipients),
         },
     }

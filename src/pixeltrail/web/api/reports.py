@@ -1,4 +1,4 @@
-"""GET /campaigns/{id}/report[...]: a campaign's summary, contacts, links and timeline.
+"""GET /campaigns/{id}/report[...]: a campaign's summary, contacts, steps, links and timeline.
 
 The numbers and their definitions are platform/reports/summary.py's; another account's campaign id
 answers 404 exactly like a missing one.
@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from pixeltrail.platform.reports.activity import link_report, timeline
 from pixeltrail.platform.reports.contacts import contacts_page, write_contacts_csv
+from pixeltrail.platform.reports.steps import step_report
 from pixeltrail.platform.reports.summary import campaign_summary
 from pixeltrail.web.api.deps import AccountId, Conn
 
@@ -62,6 +63,8 @@ class Rates(BaseModel):
     machine_click: float | None
     bounce: float | None
     unsubscribe: float | None
+    reply: float | None
+    read: float | None
 
 
 class Summary(BaseModel):
@@ -72,6 +75,8 @@ class Summary(BaseModel):
     failed: int
     bounced: int
     unsubscribed: int
+    replied: int  # people who replied (auto-replies never count)
+    read: int  # people who opened as humans or replied
     messages: dict[str, int]
     opens: Opens
     clicks: Clicks
@@ -92,6 +97,14 @@ class MachineEvent(Click):
     user_agent: str  # as received: the reason often rests on it
 
 
+class Reply(BaseModel):
+    message_id: str | None  # ours it answers
+    at: str
+    from_email: str
+    subject: str
+    text: str  # the first 2 KB, as the sender wrote it
+
+
 class ContactRow(BaseModel):
     contact_id: str
     email: str
@@ -105,11 +118,30 @@ class ContactRow(BaseModel):
     machine_click_count: int
     clicks: list[Click]
     machine_events: list[MachineEvent]
+    replied_at: str | None
+    reply_count: int
+    read_by_reply: bool
+    sequence_status: str | None
+    replies: list[Reply]
 
 
 class ContactPage(BaseModel):
     items: list[ContactRow]
     next_cursor: str | None
+
+
+class StepRow(BaseModel):
+    step: int
+    sent: int
+    opened: int
+    clicked: int
+    replied: int
+    bounced: int
+    unsubscribed: int
+
+
+class StepList(BaseModel):
+    items: list[StepRow]
 
 
 class LinkRow(BaseModel):
@@ -168,6 +200,11 @@ def download_contacts(campaign_id: str, conn: Conn, account: AccountId) -> Respo
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{campaign_id}-contacts.csv"'},
     )
+
+
+@router.get("/campaigns/{campaign_id}/report/steps", response_model=StepList)
+def read_steps(campaign_id: str, conn: Conn, account: AccountId) -> dict[str, Any]:
+    return {"items": step_report(conn, account, campaign_id)}
 
 
 @router.get("/campaigns/{campaign_id}/report/links", response_model=LinkList)
