@@ -29,7 +29,12 @@ from pixeltrail.platform.campaigns.input import CampaignIn, parse_input
 from pixeltrail.platform.campaigns.lifecycle import enroll_contacts, launch, pause, resume
 from pixeltrail.platform.campaigns.settings import get_settings, update_settings
 from pixeltrail.platform.campaigns.status import CampaignStatus
-from pixeltrail.platform.mail.mailboxes import DEFAULT_DAILY_LIMIT, create_mailbox, list_mailboxes
+from pixeltrail.platform.mail.mailboxes import (
+    DEFAULT_DAILY_LIMIT,
+    create_mailbox,
+    list_mailboxes,
+    update_mailbox,
+)
 from pixeltrail.store.db import write_transaction
 
 
@@ -48,6 +53,12 @@ def mailboxes() -> None:
     "from stdin (keeps the password out of shell history). Without it: the built-in outbox. "
     "A server on this host or a private network needs PIXELTRAIL_MAIL_ALLOW_LOCAL=1.",
 )
+@click.option(
+    "--imap-url",
+    help="imap://user:password@host:143 (STARTTLS) or imaps://...:993 (TLS): replies and "
+    "bounces are read from its INBOX, which is never changed. '-' reads it from stdin (after "
+    "the SMTP URL when both are '-').",
+)
 @click.option("--daily-limit", type=int, default=DEFAULT_DAILY_LIMIT, show_default=True)
 @account_option
 @json_option
@@ -56,13 +67,16 @@ def mailboxes_add(
     from_email: str,
     from_name: str,
     smtp_url: str | None,
+    imap_url: str | None,
     daily_limit: int,
     account_id: str | None,
     as_json: bool,
 ) -> None:
-    """Add a mailbox (the password is stored encrypted and never shown again)."""
+    """Add a mailbox (the passwords are stored encrypted and never shown again)."""
     if smtp_url == "-":
         smtp_url = sys.stdin.readline().strip()
+    if imap_url == "-":
+        imap_url = sys.stdin.readline().strip()
     with open_engine() as engine, write_transaction(engine) as conn:
         created = create_mailbox(
             conn,
@@ -73,15 +87,41 @@ def mailboxes_add(
             from_name=from_name,
             smtp_url=smtp_url,
             daily_limit=daily_limit,
+            imap_url=imap_url,
         )
     record = created.as_record()
+    click.echo(json.dumps(record) if as_json else _mailbox_line(record))
+
+
+@mailboxes.command("set-imap-url")
+@click.argument("mailbox_id")
+@click.argument("imap_url")
+@account_option
+@json_option
+def mailboxes_set_imap_url(
+    mailbox_id: str, imap_url: str, account_id: str | None, as_json: bool
+) -> None:
+    """Read replies and bounces from IMAP_URL's INBOX ('-': from stdin, keeping the password out
+    of shell history; 'none': stop reading)."""
+    if imap_url == "-":
+        imap_url = sys.stdin.readline().strip()
+    value = None if imap_url == "none" else imap_url
+    with open_engine() as engine, write_transaction(engine) as conn:
+        account = resolve_account(conn, account_id)
+        changed = update_mailbox(conn, account, mailbox_id, settings(), {"imap_url": value})
+    record = changed.as_record()
     click.echo(json.dumps(record) if as_json else _mailbox_line(record))
 
 
 def _mailbox_line(m: dict[str, Any]) -> str:
     sender = f"{m['from_name']} <{m['from_email']}>" if m["from_name"] else m["from_email"]
     where = m["smtp_url"] or m["smtp_url_error"] or "built-in outbox"
-    return f"{m['id']}  {m['name']}  {sender}  {where}  {m['daily_limit']}/day"
+    line = f"{m['id']}  {m['name']}  {sender}  {where}  {m['daily_limit']}/day"
+    if m["imap_url"] is not None:
+        line += f"  reads {m['imap_url']}"
+        if m["imap_url_error"]:
+            line += f" ({m['imap_url_error']})"
+    return line
 
 
 @mailboxes.command("list")
