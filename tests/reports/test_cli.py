@@ -13,7 +13,8 @@ from pixeltrail.cli import main
 
 from ..api.conftest import Api, Tenant
 from ..dbs import Database
-from .conftest import LINKS, Campaign
+from .conftest import LINKS, SENT, Campaign, H
+from .replies_story import ANN_TEXT, add_inbound, tell_replies
 
 Story = tuple[Api, Tenant, Campaign]
 
@@ -41,9 +42,52 @@ def test_the_report_for_people(story: Story, database: Database, tmp_path: Path)
     # First open 23:00 UTC on the 28th is midnight in Paris; the last, 03:00 UTC, is 05:00 CEST.
     assert ann.split() == [
         "ann@example.com", "2", "1", "2026-03-29", "00:00", "2026-03-29", "05:00", "0/0",
+        "0", "-", "-",
     ]  # fmt: skip
     bob = next(line for line in lines if "bob@example.com" in line)
-    assert bob.split()[1:] == ["0", "0", "-", "-", "1/0"]
+    assert bob.split()[1:] == ["0", "0", "-", "-", "1/0", "0", "-", "-"]
+    assert "Replies   people   0 replied (0.0%); 4 read (57.1%)" in out
+    assert "(no replies)" in out
+
+
+def test_the_report_shows_replies_steps_and_sequences(
+    story: Story, database: Database, tmp_path: Path
+) -> None:
+    _, _, campaign = story
+    tell_replies(campaign)
+    hostile = "Call me\r\n\x1b[2J\x1b]0;owned\x07 tomorrow"
+    add_inbound(campaign, "gus", "reply", SENT + 8 * H, subject="Re:\x1b[31m red", text=hostile)
+    result = run(database, tmp_path, campaign.id)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Replies   people   5 replied (71.4%); 6 read (85.7%)" in out
+    lines = out.splitlines()
+    steps = lines.index("Steps     step     sent   opened  clicked  replied  bounced  unsubscribed")
+    assert [line.split() for line in lines[steps + 1 : steps + 3]] == [
+        ["1", "7", "4", "2", "4", "1", "1"],
+        ["2", "2", "0", "0", "1", "1", "0"],
+    ]
+    bob = next(line for line in lines if line.lstrip().startswith("bob@example.com"))
+    # two replies, the first at 23:00 UTC: midnight in Paris; his sequence ended replied
+    assert bob.split()[-4:] == ["2", "2026-03-29", "00:00", "replied"]
+    hal = next(line for line in lines if line.lstrip().startswith("hal@example.com"))
+    assert hal.split()[-1] == "bounced"
+    # each reply with its time, sender and subject, its text on one line below
+    at = lines.index("          2026-03-29 06:00  ann@example.com  Re: Spring")
+    assert lines[at + 1] == f"            {ANN_TEXT}"
+    # control characters of a reply never reach the terminal
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "            Call me [2J ]0;owned tomorrow" in lines
+
+
+def test_json_holds_the_steps(story: Story, database: Database, tmp_path: Path) -> None:
+    _, _, campaign = story
+    tell_replies(campaign)
+    document = json.loads(run(database, tmp_path, campaign.id, "--json").output)
+    assert [step["replied"] for step in document["steps"]] == [3, 1]
+    assert document["summary"]["replied"] == 4
+    bob = next(row for row in document["contacts"] if row["email"] == "bob@example.com")
+    assert [reply["text"] for reply in bob["replies"]] == ["Interested.", "Also: pricing?"]
 
 
 def test_json_holds_the_summary_links_and_every_contact(
@@ -53,7 +97,7 @@ def test_json_holds_the_summary_links_and_every_contact(
     result = run(database, tmp_path, campaign.id, "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
-    assert set(document) == {"summary", "links", "contacts"}
+    assert set(document) == {"summary", "steps", "links", "contacts"}
     assert document["summary"]["opens"]["human"]["unique"] == 4
     assert [link["destination"] for link in document["links"]] == [LINKS[2], LINKS[1], LINKS[3]]
     rows = {row["email"]: row for row in document["contacts"]}
@@ -68,6 +112,7 @@ def test_csv_is_the_per_contact_export(story: Story, database: Database, tmp_pat
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert len(rows) == 7
     assert {row["email"]: row["open_count"] for row in rows}["dee@example.com"] == "2"
+    assert "reply_count" in rows[0] and "sequence_status" in rows[0]
 
 
 def test_mistakes_are_said_plainly(story: Story, database: Database, tmp_path: Path) -> None:
