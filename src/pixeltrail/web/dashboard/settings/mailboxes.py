@@ -1,5 +1,6 @@
 """Mailboxes: who campaigns send from, through an SMTP server (its URL masked) or the outbox;
-added, edited (name, sender, daily limit) and removed while nothing was sent from them."""
+added, edited (name, sender, daily limit) and removed while nothing was sent from them; the INBOX
+whose replies and bounces are read (an IMAP URL, masked, with why it cannot be read now)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from pixeltrail.platform.accounts.accounts import get_account
 from pixeltrail.platform.errors import Invalid, PlatformError
 from pixeltrail.platform.mail.mailboxes import (
     DEFAULT_DAILY_LIMIT,
@@ -19,7 +21,7 @@ from pixeltrail.platform.mail.mailboxes import (
 )
 from pixeltrail.web.dashboard.pages import Again, Ctx, page, route
 
-_FIELDS = ("name", "from_email", "from_name", "kind", "smtp_url", "daily_limit")
+_FIELDS = ("name", "from_email", "from_name", "kind", "smtp_url", "imap_url", "daily_limit")
 
 
 def _daily_limit(text: str) -> int:
@@ -37,6 +39,7 @@ def _page(
     """The page; after a failed add (`adding`), its form keeps what was typed and shows the
     error next to it (beside the SMTP URL when that is what is wrong)."""
     with ctx.read() as conn:
+        timezone = get_account(conn, ctx.account_id).timezone
         mailboxes, next_cursor = list_mailboxes(
             conn, ctx.account_id, ctx.settings, cursor=ctx.query.get("cursor") or None, limit=100
         )
@@ -50,6 +53,7 @@ def _page(
         next_cursor=next_cursor,
         values=values,
         max_limit=MAX_DAILY_LIMIT,
+        tz=timezone,
         error=None if adding else error,
         add_error=error if adding else None,
     )
@@ -72,6 +76,7 @@ def mailboxes_page(ctx: Ctx) -> Response:
             "from_name": ctx.field("from_name"),
             "smtp_url": None if outbox else ctx.field("smtp_url").strip(),
             "daily_limit": _daily_limit(ctx.field("daily_limit")),
+            "imap_url": ctx.field("imap_url").strip() or None,
         }
         if not outbox and not given["smtp_url"]:
             raise Invalid(
@@ -103,6 +108,19 @@ def mailbox_edit(ctx: Ctx) -> Response:
 
 
 @page
+def mailbox_imap(ctx: Ctx) -> Response:
+    """Read the INBOX of the IMAP URL given, or stop reading (an empty one, or `stop`)."""
+    assert ctx.form is not None
+    url = None if "stop" in ctx.form else ctx.field("imap_url").strip() or None
+    with ctx.form_errors(_in_list(ctx)), ctx.write() as conn:
+        mailbox = update_mailbox(
+            conn, ctx.account_id, ctx.params["mailbox_id"], ctx.settings, {"imap_url": url}
+        )
+    said = "its replies and bounces are read" if url else "its INBOX is not read"
+    return ctx.redirect("/settings/mailboxes", flash=f"{mailbox.name}: {said}")
+
+
+@page
 def mailbox_delete(ctx: Ctx) -> Response:
     mailbox_id = ctx.params["mailbox_id"]
     # Used by campaigns or messages: it stays, and the list says why.
@@ -115,5 +133,6 @@ def mailbox_delete(ctx: Ctx) -> Response:
 routes = [
     route("/settings/mailboxes", mailboxes_page, "GET", "POST"),
     route("/settings/mailboxes/{mailbox_id}/edit", mailbox_edit, "POST"),
+    route("/settings/mailboxes/{mailbox_id}/imap", mailbox_imap, "POST"),
     route("/settings/mailboxes/{mailbox_id}/delete", mailbox_delete, "POST"),
 ]
