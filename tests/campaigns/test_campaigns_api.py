@@ -18,6 +18,7 @@ def test_a_new_campaign_is_a_draft_with_the_documented_defaults(api: Api) -> Non
         "track_clicks": False,
         "track_text_links": True,
         "tracking_domain_id": None,
+        "stop_on_reply": True,
     }
     assert campaign["schedule"] == {
         "timezone": "Europe/Paris",

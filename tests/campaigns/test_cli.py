@@ -73,6 +73,9 @@ def test_mailboxes_and_a_campaign_from_start_to_pause(
     changed = run_json(env, "campaigns", "settings", cid, "--track-clicks", "--no-track-opens")
     assert (changed["track_clicks"], changed["track_opens"]) == (True, False)
     assert changed["applied_to_unscheduled"] == 0
+    assert changed["stop_on_reply"] is True
+    kept_on = run_json(env, "campaigns", "settings", cid, "--no-stop-on-reply")
+    assert (kept_on["stop_on_reply"], kept_on["track_clicks"]) == (False, True)
 
     contact = add_contact(database.engine, account["account_id"], "ada@example.com")
     counts = run_json(env, "campaigns", "add-contacts", cid, "-", stdin=f"{contact}\n")

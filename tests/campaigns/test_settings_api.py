@@ -29,6 +29,7 @@ def test_a_new_account_tracks_opens_and_not_clicks(api: Api) -> None:
         "track_clicks": False,
         "track_text_links": True,
         "tracking_domain_id": None,
+        "stop_on_reply": True,
     }
 
 
@@ -118,6 +119,8 @@ def test_bad_settings_name_the_field(api: Api) -> None:
         ({"track_clicks": None}, "track_clicks"),
         ({"tracking_domain_id": 7}, "tracking_domain_id"),
         ({"track_replies": True}, "track_replies"),
+        ({"stop_on_reply": "no"}, "stop_on_reply"),
+        ({"stop_on_reply": None}, "stop_on_reply"),
     ]:
         r = alice.patch(path, body)
         assert (r.status_code, r.json()["error"]["field"]) == (422, field), body
@@ -160,6 +163,7 @@ def test_changes_apply_to_unscheduled_outreach_and_leave_scheduled_messages_alon
         "track_clicks": False,
         "track_text_links": False,
         "tracking_domain_id": None,
+        "stop_on_reply": True,
         "applied_to_unscheduled": 3 + 2,  # c0: steps 1-3, c1: steps 2-3
         "scheduled_unchanged": 3,  # c1 step 1, c2 step 3 (being sent), c3 step 1
     }
@@ -188,3 +192,26 @@ def test_a_finished_campaign_keeps_its_settings(api: Api) -> None:
     assert r.status_code == 409
     assert "finished" in r.json()["error"]["message"]
     assert alice.get(f"/campaigns/{cid}/settings").json()["track_opens"] is True
+
+
+def test_stop_on_reply_is_on_and_can_be_switched_off(api: Api) -> None:
+    alice = api.account("alice@acme.example")
+    path = f"/campaigns/{new_campaign(alice)['id']}/settings"
+    assert alice.get(path).json()["stop_on_reply"] is True
+    r = alice.patch(path, {"stop_on_reply": False})
+    assert r.status_code == 200, r.text
+    assert r.json()["stop_on_reply"] is False
+    assert r.json()["track_opens"] is True  # the other settings stay as they were
+    assert alice.get(path).json()["stop_on_reply"] is False
+    with api.engine.connect() as conn:
+        assert conn.execute(select(campaigns.c.stop_on_reply)).scalar_one() is False
+    assert alice.patch(path, {"stop_on_reply": True}).json()["stop_on_reply"] is True
+
+
+def test_a_campaign_can_be_created_not_stopping_on_replies(api: Api) -> None:
+    alice = api.account("alice@acme.example")
+    campaign = new_campaign(alice, stop_on_reply=False)
+    assert campaign["settings"]["stop_on_reply"] is False
+    assert alice.get(f"/campaigns/{campaign['id']}").json()["settings"]["stop_on_reply"] is False
+    r = alice.post("/campaigns", {"name": "x", "mailbox_id": "mbx_x", "stop_on_reply": "sure"})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "stop_on_reply")

@@ -570,3 +570,40 @@ def test_preview_drafts_stay_bounded() -> None:
     too_long = {**typed, "html": "x" * (MAX_SOURCE["html"] + 1)}
     assert not store.put(("user", "campaign", "1"), too_long)
     assert store.get(("user", "campaign", "1")) == typed
+
+
+def test_stopping_on_replies_is_a_setting_on_by_default(site: Site) -> None:
+    owner = site.sign_up()
+    campaign_id = new_campaign(owner)
+    path = f"/campaigns/{campaign_id}/settings"
+    box = re.compile(r'<input type="checkbox" name="stop_on_reply"[^>]*>')
+    switch = box.search(owner.get(path).text)
+    assert switch and "checked" in switch.group(0)
+    assert "Stop the sequence when a contact replies" in owner.get(path).text
+    # Unticked: the form leaves the field out, the setting goes off.
+    assert owner.post(path, {"track_opens": "on"}).status_code == 303
+    assert campaign_record(site, campaign_id)["stop_on_reply"] is False
+    switch = box.search(owner.get(path).text)
+    assert switch and "checked" not in switch.group(0)
+    assert owner.post(path, {"track_opens": "on", "stop_on_reply": "on"}).status_code == 303
+    assert campaign_record(site, campaign_id)["stop_on_reply"] is True
+
+
+def test_sequences_ended_by_a_reply_a_bounce_or_an_unsubscribe_say_so(site: Site) -> None:
+    owner = site.sign_up()
+    campaign_id = new_campaign(owner)
+    ended = {
+        "replied": enroll(site, owner, campaign_id, "ada@example.org"),
+        "bounced": enroll(site, owner, campaign_id, "bob@example.org", "Bob"),
+        "unsubscribed": enroll(site, owner, campaign_id, "cy@example.org", "Cy"),
+    }
+    with write_transaction(site.engine) as conn:
+        for status, contact in ended.items():
+            conn.execute(
+                update(enrollments).where(enrollments.c.contact_id == contact).values(status=status)
+            )
+    page = owner.get(f"/campaigns/{campaign_id}/contacts").text
+    assert '<span class="badge good">replied</span>' in page
+    assert '<span class="badge bad">bounced</span>' in page
+    assert '<span class="badge bad">unsubscribed</span>' in page
+    assert "replied: they answered, so no later step goes out" in page

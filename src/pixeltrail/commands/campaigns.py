@@ -234,6 +234,9 @@ def campaigns_show(campaign_id: str, account_id: str | None, as_json: bool) -> N
 @click.option("--track-clicks/--no-track-clicks", default=None)
 @click.option("--track-text-links/--no-track-text-links", default=None)
 @click.option("--tracking-domain", help="A verified tracking domain id, or 'none'.")
+@click.option(
+    "--stop-on-reply/--no-stop-on-reply", default=None, help="Does a reply end the sequence?"
+)
 @account_option
 @json_option
 def campaigns_settings(
@@ -242,16 +245,19 @@ def campaigns_settings(
     track_clicks: bool | None,
     track_text_links: bool | None,
     tracking_domain: str | None,
+    stop_on_reply: bool | None,
     account_id: str | None,
     as_json: bool,
 ) -> None:
-    """Show or change tracking; changes apply to outreach not yet scheduled."""
+    """Show or change tracking and stopping on replies; tracking changes apply to outreach not
+    yet scheduled."""
     changes: dict[str, Any] = {
         k: v
         for k, v in {
             "track_opens": track_opens,
             "track_clicks": track_clicks,
             "track_text_links": track_text_links,
+            "stop_on_reply": stop_on_reply,
         }.items()
         if v is not None
     }

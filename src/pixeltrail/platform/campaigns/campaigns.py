@@ -77,6 +77,7 @@ def settings_of(row: Row[Any]) -> dict[str, Any]:
         "track_clicks": row.track_clicks,
         "track_text_links": row.track_text_links,
         "tracking_domain_id": row.tracking_domain_id,
+        "stop_on_reply": row.stop_on_reply,
     }
 
 
@@ -140,6 +141,7 @@ def create_campaign(conn: Connection, account_id: str, given: CampaignIn) -> Cam
             track_clicks=False,
             track_text_links=True,
             tracking_domain_id=None,
+            stop_on_reply=given.stop_on_reply,
             start_at_ms=None,
             created_at_ms=created,
             updated_at_ms=created,

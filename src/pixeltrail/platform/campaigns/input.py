@@ -50,6 +50,8 @@ class CampaignIn(_Strict):
     mailbox_id: str = Field(max_length=64)
     steps: list[StepIn] = Field(default_factory=list, max_length=MAX_STEPS)
     schedule: ScheduleIn = Field(default_factory=ScheduleIn)
+    # A reply ends the contact's sequence (PATCH /campaigns/{id}/settings changes it later).
+    stop_on_reply: bool = True
 
 
 class CampaignPatch(_Strict):
@@ -66,6 +68,7 @@ class SettingsPatch(_Strict):
     track_clicks: bool | None = None
     track_text_links: bool | None = None
     tracking_domain_id: str | None = Field(default=None, max_length=64)
+    stop_on_reply: bool | None = None
 
 
 class ContactIds(_Strict):

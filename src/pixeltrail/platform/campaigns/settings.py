@@ -1,8 +1,12 @@
-"""A campaign's tracking settings, and the rules for changing them.
+"""A campaign's tracking settings and whether a reply ends a sequence, and the rules for changing
+them.
 
 - `track_opens` starts as the account's `default_track_opens`; `track_clicks` starts off;
   `track_text_links` starts on (it only matters once clicks are tracked, and then plain-text
   links deserve the same treatment as HTML ones).
+- `stop_on_reply` starts on: a reply read from the mailbox's INBOX ends the contact's sequence
+  (enrollment `replied`). Changing it affects replies read afterwards; sequences already
+  ended by a reply stay ended.
 - Click tracking needs a verified custom tracking domain of the account. Switching it on
   without `tracking_domain_id` picks the account's verified domain if there is exactly one.
   A `tracking_domain_id` given is always checked: this account's, and verified (it also
@@ -52,7 +56,7 @@ CLICKS_NEED_OWN_DOMAIN = (
     "click tracking needs a verified custom tracking domain, not this server's own address: "
     "name one in tracking_domain_id, or switch track_clicks off"
 )
-_FLAGS = ("track_opens", "track_clicks", "track_text_links")
+_FLAGS = ("track_opens", "track_clicks", "track_text_links", "stop_on_reply")
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,7 @@ def scheduled_messages(conn: Connection, campaign_id: str) -> int:
 def update_settings(
     conn: Connection, account_id: str, campaign_id: str, changes: Mapping[str, Any]
 ) -> SettingsChange:
-    """Apply `changes` (any of the four settings) to outreach not yet scheduled."""
+    """Apply `changes` (any of the five settings) to outreach not yet scheduled."""
     row = campaign_row(conn, account_id, campaign_id, lock=True)
     if row.status == CampaignStatus.FINISHED:
         raise Conflict("this campaign is finished: its settings stay as they were when it ran")

@@ -42,6 +42,10 @@ class SettingsOut(BaseModel):
     track_clicks: bool
     track_text_links: bool
     tracking_domain_id: str | None
+    stop_on_reply: bool = Field(
+        description="A reply read from the mailbox's INBOX ends the contact's sequence "
+        "(enrollment status replied): no later step is sent to them."
+    )
 
 
 class SettingsChangeOut(SettingsOut):
@@ -138,6 +142,7 @@ def patch_settings(
 
     `track_clicks: true` needs a verified custom tracking domain of the account (409 with what
     to do otherwise); without `tracking_domain_id`, the only verified one is used.
+    `stop_on_reply: false` lets a contact's sequence go on after they reply.
     """
     changes = body.model_dump(exclude_unset=True)
     return update_settings(conn, account, campaign_id, changes).as_record()

@@ -105,6 +105,7 @@ def settings_tab(ctx: Ctx) -> Response:
         "track_opens": ctx.checked("track_opens"),
         "track_clicks": ctx.checked("track_clicks"),
         "track_text_links": ctx.checked("track_text_links"),
+        "stop_on_reply": ctx.checked("stop_on_reply"),
     }
     assert ctx.form is not None
     if "tracking_domain_id" in ctx.form:
