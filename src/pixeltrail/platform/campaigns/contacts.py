@@ -1,8 +1,9 @@
 """A campaign's enrolled contacts as people see them: the list, the sample one, taking one out.
 
 - `enrolled` pages the contacts in the campaign (by contact, oldest first) with the status of
-  their enrollment: `active` (still in the sequence), `finished`, `stopped` (suppressed,
-  unsubscribed, bounced or taken out).
+  their enrollment: `active` (still in the sequence), `finished`, `replied`, `bounced`,
+  `unsubscribed`, or `stopped` (suppressed by hand, taken out, or ended before the reason
+  was kept).
 - `sample_contact` is who a step is previewed for: the campaign's first enrolled contact, or
   a made-up one while nobody is enrolled.
 - `remove_contacts` takes contacts out. One who was never sent anything from the campaign
