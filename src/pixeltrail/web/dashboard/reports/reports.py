@@ -1,4 +1,5 @@
-"""A campaign's Report tab: headline numbers, the chart, contacts, links, and the CSV export.
+"""A campaign's Report tab: headline numbers, the chart, steps, contacts with their replies,
+links, and the CSV export.
 
 The numbers are platform/reports/summary.py's (the same as GET /api/v1/campaigns/{id}/report); this
 module only picks them up and lays them out. While the campaign is active the numbers, chart
@@ -19,6 +20,7 @@ from pixeltrail.platform.campaigns.campaigns import get_campaign
 from pixeltrail.platform.contacts.names import contact_names
 from pixeltrail.platform.reports.activity import check_granularity, link_report, timeline
 from pixeltrail.platform.reports.contacts import contacts_page, write_contacts_csv
+from pixeltrail.platform.reports.steps import step_report
 from pixeltrail.platform.reports.summary import campaign_summary
 from pixeltrail.tracking.hits import Classification
 from pixeltrail.web.dashboard.pages import HEADERS, Ctx, page, route
@@ -46,7 +48,7 @@ def machine_title(machine: dict[str, Any]) -> str:
 
 
 def _live(conn: Connection, ctx: Ctx, campaign_id: str) -> dict[str, Any]:
-    """Everything the live section shows: numbers, chart, one page of contacts."""
+    """Everything the live section shows: numbers, chart, steps, one page of contacts."""
     account_id = ctx.account_id
     summary = campaign_summary(conn, account_id, campaign_id)
     zone = get_account(conn, account_id).timezone
@@ -63,6 +65,7 @@ def _live(conn: Connection, ctx: Ctx, campaign_id: str) -> dict[str, Any]:
         "granularity": granularity,
         "chart": render_svg(buckets(series["items"], granularity, zone), granularity, zone),
         "contacts": rows,
+        "steps": step_report(conn, account_id, campaign_id),
         "names": names,
         "cursor": cursor,
         "next_cursor": next_cursor,
