@@ -153,3 +153,18 @@ def test_wait_comes_back_when_a_message_arrives(tmp_path: Path) -> None:
     started = time.monotonic()
     inbox.wait(0.2)  # what is there has been fetched: nothing new, so the whole timeout
     assert time.monotonic() - started >= 0.19
+
+
+def test_a_gap_in_the_uids_is_stepped_over(tmp_path: Path) -> None:
+    folder = tmp_path / "box"
+    inbox = LocalInbox(folder)
+    inbox.open()
+    deliver(folder, _message(1))
+    deliver(folder, _message(2))
+    (folder / "5.eml").write_bytes(_message(5))  # 3 and 4 gone (removed by hand)
+    (folder / "9.eml").write_bytes(_message(9))
+    assert [m.uid for m in inbox.fetch_after(0, 10)] == [1, 2, 5, 9]
+    assert [m.uid for m in inbox.fetch_after(2, 1)] == [5]
+    assert [m.uid for m in inbox.fetch_after(5, 1)] == [9]
+    assert inbox.fetch_after(9, 10) == []
+    assert deliver(folder, _message(10)) == 10  # after the highest: never below one read

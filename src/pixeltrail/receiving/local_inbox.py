@@ -6,6 +6,7 @@ replies and bounces there). Reading is read-only: files are never moved, changed
 
 from __future__ import annotations
 
+import bisect
 import os
 import stat
 import time
@@ -35,15 +36,23 @@ class LocalInbox:
         return validity
 
     def fetch_after(self, last_uid: int, limit: int) -> list[Fetched]:
+        """UIDs are given out one after the other, so the next file is opened by its name; the
+        folder is listed only where one is missing (the end, or a gap), not for every batch."""
         found: list[Fetched] = []
-        for uid in uids(self.directory):
-            if uid <= last_uid:
-                continue
-            if len(found) >= limit:
-                break
+        uid = last_uid + 1
+        listed: list[int] | None = None
+        while len(found) < limit:
             fetched = self._read(uid)
             if fetched is not None:
                 found.append(fetched)
+            elif not os.path.lexists(self.directory / f"{uid}.eml"):
+                listed = uids(self.directory) if listed is None else listed
+                following = bisect.bisect_right(listed, uid)
+                if following == len(listed):
+                    break
+                uid = listed[following]
+                continue
+            uid += 1
         if found:
             self._seen = max(self._seen, found[-1].uid)
         return found
