@@ -245,3 +245,22 @@ def test_the_background_process_reads_inboxes(setup: Setup) -> None:
         running.join(30)
     assert not running.is_alive()
     assert [row[2] for row in setup.recorded()] == ["to the background"]
+
+
+def test_a_mailbox_whose_inbox_was_read_stays_as_the_record(setup: Setup) -> None:
+    from pixeltrail.platform.errors import Conflict
+    from pixeltrail.platform.mail.mailboxes import delete_mailbox
+
+    setup.server.deliver(message("kept"))
+    reader = setup.reader("node-a")
+    reader.start()
+    try:
+        eventually(lambda: len(setup.recorded()) == 1)
+    finally:
+        reader.stop()
+    with (
+        pytest.raises(Conflict, match="replies or bounces were read from its INBOX"),
+        write_transaction(setup.engine) as conn,
+    ):
+        delete_mailbox(conn, setup.account_id, setup.mailbox_id)
+    assert len(setup.recorded()) == 1

@@ -41,6 +41,7 @@ log = logging.getLogger("pixeltrail.inbox")
 LOOK_SECONDS = 10.0  # how often new, changed and removed mailboxes are noticed
 WAIT_SECONDS = 5.0  # one IDLE (or poll) before looking again: a new message is read within it
 LEASE_MS = 120_000  # a node that stopped without a word leaves its mailboxes this long
+CHECKED_MS = 30_000  # how often "last read" and the lease are written while nothing arrives
 BATCH = 50
 BACKOFF_SECONDS: Sequence[float] = (5.0, 15.0, 60.0, 300.0)
 
@@ -230,9 +231,12 @@ class _MailboxReader:
                 before,
                 uid_validity,
             )
+        written = now_ms()
         while not self.stop.is_set() and not r._stop.is_set():
             last_uid = self._drain(uid_validity, last_uid)
-            inbox_state.checked(r.engine, box.id, r.owner, r.lease_ms)
+            if now_ms() - written >= min(CHECKED_MS, r.lease_ms // 3):
+                inbox_state.checked(r.engine, box.id, r.owner, r.lease_ms)
+                written = now_ms()
             self.source.wait(r.wait_seconds)
 
     def _drain(self, uid_validity: int, last_uid: int) -> int:

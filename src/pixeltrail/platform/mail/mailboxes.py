@@ -30,7 +30,13 @@ from pixeltrail.platform.mail.servers import check_mail_server
 from pixeltrail.platform.mail.smtp_urls import SmtpEndpoint, parse_smtp_url
 from pixeltrail.platform.paging import page
 from pixeltrail.platform.secretbox import SecretBox, SecretUnreadable
-from pixeltrail.store.schema import campaigns, mailbox_inboxes, mailboxes, messages
+from pixeltrail.store.schema import (
+    campaigns,
+    inbound_messages,
+    mailbox_inboxes,
+    mailboxes,
+    messages,
+)
 
 # A new mailbox sends at most this many a day (all its campaigns together): a pace that keeps
 # a fresh sending address out of spam folders. Raise it once the address has a reputation.
@@ -269,6 +275,10 @@ def delete_mailbox(conn: Connection, account_id: str, mailbox_id: str) -> None:
     for table, reason in (
         (campaigns, "campaigns send from this mailbox: move them to another one first"),
         (messages, "messages were sent or scheduled from this mailbox: it stays as their record"),
+        (
+            inbound_messages,
+            "replies or bounces were read from its INBOX: it stays as their record",
+        ),
     ):
         used = conn.execute(select(table.c.id).where(table.c.mailbox_id == mailbox_id).limit(1))
         if used.first() is not None:
