@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from pixeltrail.platform.campaigns.status import EnrollmentStatus
 from pixeltrail.platform.contacts.suppressions import suppress
@@ -17,7 +17,7 @@ def bounce_address(conn: Connection, account_id: str, email: str) -> bool:
     _, added = suppress(conn, account_id, email, "bounced")
     same_address = select(contacts.c.id).where(
         contacts.c.account_id == account_id,
-        func.lower(contacts.c.email) == email.strip().lower(),
+        contacts.c.email == email.strip().lower(),
     )
     conn.execute(
         update(enrollments)

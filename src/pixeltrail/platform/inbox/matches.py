@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, select
 
 from pixeltrail.inbound import Inbound, InboundKind, our_message_id
 from pixeltrail.platform.campaigns.templates import render
@@ -52,7 +52,7 @@ def find_match(
         return found
     if inbound.kind == InboundKind.BOUNCE:
         for recipient in inbound.recipients:
-            if found := _by_recipient(conn, mailbox_id, recipient.address):
+            if found := _by_recipient(conn, account_id, mailbox_id, recipient.address):
                 return found
         return None
     if inbound.kind == InboundKind.REPLY:
@@ -82,14 +82,16 @@ def _by_ids(
     return None
 
 
-def _by_recipient(conn: Connection, mailbox_id: str, address: str) -> Match | None:
-    """The newest message this mailbox sent to `address` (compared case-insensitively)."""
+def _by_recipient(conn: Connection, account_id: str, mailbox_id: str, address: str) -> Match | None:
+    """The newest message this mailbox sent to `address`. Contacts' addresses are stored
+    lowercased (contacts/addresses.py), so the lowercased address finds them by index."""
     row = conn.execute(
         _select()
         .where(
             messages.c.mailbox_id == mailbox_id,
             messages.c.status.in_(_WENT_OUT),
-            func.lower(contacts.c.email) == address.strip().lower(),
+            contacts.c.account_id == account_id,
+            contacts.c.email == address.strip().lower(),
         )
         .order_by(messages.c.sent_at_ms.desc(), messages.c.id.desc())
         .limit(1)
@@ -138,7 +140,7 @@ def _by_subject(
         )
         .where(
             contacts.c.account_id == account_id,
-            func.lower(contacts.c.email) == sender.strip().lower(),
+            contacts.c.email == sender.strip().lower(),
             campaigns.c.mailbox_id == mailbox_id,
             messages.c.mailbox_id == mailbox_id,
             messages.c.status.in_(_WENT_OUT),
