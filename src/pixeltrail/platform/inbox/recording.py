@@ -109,8 +109,8 @@ def _apply(
 
 
 def _stop_on_reply(conn: Connection, match: Match) -> None:
-    """When the campaign stops on replies: the enrollment ends `replied` and its messages not
-    yet handed to the mail server are cancelled."""
+    """When the campaign stops on replies: the enrollment ends `replied` and its messages still
+    waiting for their time are cancelled."""
     stops = conn.execute(
         select(campaigns.c.stop_on_reply).where(campaigns.c.id == match.campaign_id)
     ).scalar()
@@ -132,7 +132,9 @@ def _stop_on_reply(conn: Connection, match: Match) -> None:
         .where(
             messages.c.campaign_id == match.campaign_id,
             messages.c.contact_id == match.contact_id,
-            messages.c.status.in_((MessageStatus.SCHEDULED, MessageStatus.CLAIMED)),
+            # A claimed message is in a worker's hands already: it goes out (as after an
+            # unsubscribe), never both cancelled here and sent there.
+            messages.c.status == MessageStatus.SCHEDULED,
         )
         .values(status=MessageStatus.CANCELLED, error="not sent: the contact replied")
     )
