@@ -174,3 +174,19 @@ def test_hostile_text_is_stored_cleaned(engine: Engine, settings: Settings, tmp_
     assert "\x00" not in row["text"] and "\x00" not in row["subject"]
     assert len(row["text"].encode()) <= 2048
     assert row["message_id"] == message_id
+
+
+def test_bytes_that_are_no_text_are_stored_readable(engine: Engine, settings: Settings) -> None:
+    _, message_id, _ = _sent_chain(engine, settings)
+    ours = str(sent_email(settings, message_id)["Message-ID"]).encode()
+    raw = (
+        b"From: ada@example.org\r\nSubject: Re: \xff\xfe Hello \xed\xa0\x80\r\n"
+        b"In-Reply-To: " + ours + b"\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\nOk \xff\x00\xed\xa0\x80 fine\r\n"
+    )
+    row = inbound_row(engine, str(record(engine, raw, uid=1)))
+    assert (row["kind"], row["message_id"]) == ("reply", message_id)
+    assert "Hello" in row["subject"] and "fine" in row["text"]
+    for value in (row["subject"], row["text"]):
+        value.encode("utf-8")  # no lone surrogate
+        assert "\x00" not in value
