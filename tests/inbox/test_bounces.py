@@ -193,3 +193,21 @@ def test_other_and_unreadable_messages_are_recorded_only(
     assert (empty["kind"], empty["subject"], empty["from_email"]) == ("unreadable", "", "")
     assert _statuses(engine)[chain.campaign_id, chain.contact_ids[0]] == "active"
     assert _suppressed(engine) == []
+
+
+def test_the_scheduler_ends_a_suppressed_contacts_sequence_by_the_reason(
+    engine: Engine, settings: Settings
+) -> None:
+    emails = ["b@example.org", "u@example.org", "m@example.org", "ok@example.org"]
+    with write_transaction(engine) as conn:
+        chain = make_chain(conn, settings, emails=emails)
+        for email, reason in zip(emails, ("bounced", "unsubscribed", "manual"), strict=False):
+            suppress(conn, chain.account_id, email, reason)
+    assert schedule(engine, settings, now_ms()) == 1  # ok@example.org only
+    statuses = _statuses(engine)
+    assert [statuses[chain.campaign_id, contact] for contact in chain.contact_ids] == [
+        "bounced",
+        "unsubscribed",
+        "stopped",
+        "active",
+    ]
