@@ -264,3 +264,31 @@ def test_a_mailbox_whose_inbox_was_read_stays_as_the_record(setup: Setup) -> Non
     ):
         delete_mailbox(conn, setup.account_id, setup.mailbox_id)
     assert len(setup.recorded()) == 1
+
+
+def test_a_mailbox_that_cannot_be_opened_holds_up_no_other(setup: Setup) -> None:
+    with write_transaction(setup.engine) as conn:
+        broken = create_mailbox(
+            conn,
+            setup.account_id,
+            setup.settings,
+            name="Broken",
+            from_email="bob@acme.example",
+            imap_url=imaps_url(setup.server),
+        )
+    working = setup.reader("node-a")
+    inner = working.source_of
+
+    def source_of(mailbox: ReadMailbox) -> InboxSource | None:
+        if mailbox.id == broken.id:
+            raise RuntimeError("a source that fails in a way nobody foresaw")
+        return inner(mailbox)
+
+    working.source_of = source_of
+    setup.server.deliver(message("still read"))
+    working.start()
+    try:
+        eventually(lambda: len(setup.recorded()) == 1)
+    finally:
+        working.stop()
+    assert list(working._readers) == [setup.mailbox_id]

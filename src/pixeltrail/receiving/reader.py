@@ -149,19 +149,25 @@ class InboxReader:
             if mailbox.imap_url_encrypted is None and not mailbox.on_outbox:
                 continue
             try:
-                source = self.source_of(mailbox)
-            except InboxUnavailable as exc:
-                if inbox_state.take_lease(self.engine, mailbox.id, self.owner, self.lease_ms):
-                    inbox_state.failed(self.engine, mailbox.id, self.owner, str(exc), self.lease_ms)
-                    inbox_state.release_lease(self.engine, mailbox.id, self.owner)
-                continue
-            if source is None:
-                continue
-            if not inbox_state.take_lease(self.engine, mailbox.id, self.owner, self.lease_ms):
-                continue
-            reader = _MailboxReader(self, mailbox, source)
-            self._readers[mailbox.id] = reader
-            reader.thread.start()
+                self._begin(mailbox)
+            except Exception as exc:  # this mailbox waits for the next look; the others go on
+                log.warning("mailbox %s: not read for now: %s", mailbox.id, exc)
+
+    def _begin(self, mailbox: ReadMailbox) -> None:
+        try:
+            source = self.source_of(mailbox)
+        except InboxUnavailable as exc:
+            if inbox_state.take_lease(self.engine, mailbox.id, self.owner, self.lease_ms):
+                inbox_state.failed(self.engine, mailbox.id, self.owner, str(exc), self.lease_ms)
+                inbox_state.release_lease(self.engine, mailbox.id, self.owner)
+            return
+        if source is None:
+            return
+        if not inbox_state.take_lease(self.engine, mailbox.id, self.owner, self.lease_ms):
+            return
+        reader = _MailboxReader(self, mailbox, source)
+        self._readers[mailbox.id] = reader
+        reader.thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
