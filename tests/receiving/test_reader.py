@@ -292,3 +292,21 @@ def test_a_mailbox_that_cannot_be_opened_holds_up_no_other(setup: Setup) -> None
     finally:
         working.stop()
     assert list(working._readers) == [setup.mailbox_id]
+
+
+def test_hostile_messages_are_recorded_and_reading_goes_on(setup: Setup) -> None:
+    setup.server.deliver(
+        b"Subject: nul\x00 inside\r\nFrom: \xff\xfe<x@\x00>\r\n\r\n\x00\x00body\r\n"
+    )
+    setup.server.deliver(b"From: a@b.example\r\nSubject: big\r\n\r\n" + b"A" * 3_000_000 + b"\r\n")
+    setup.server.deliver(message("after them"))
+    reader = setup.reader("node-a")
+    reader.start()
+    try:
+        eventually(lambda: len(setup.recorded()) == 3, seconds=30)
+    finally:
+        reader.stop()
+    subjects = [row[2] for row in setup.recorded()]
+    assert subjects[1:] == ["big", "after them"]
+    assert "\x00" not in subjects[0]
+    assert setup.error() is None
