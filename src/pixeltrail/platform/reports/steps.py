@@ -3,8 +3,8 @@ bounced or unsubscribed at each step (people only, as in platform/reports/summar
 
 - **sent**: messages of the step that went out (`sent` or `bounced`).
 - **opened** / **clicked**: distinct contacts with a human open (`human`, `proxy_open`) or a
-  human click on their message of the step, read from the events (the report aggregates are
-  per contact, not per step).
+  human click on their message of the step: the report aggregates (per contact, not per step)
+  say who opened or clicked at all, the events of their messages at which step.
 - **replied**: distinct contacts with a reply to their message of the step; a reply matched
   without naming one of our messages counts at the contact's last message made before it.
 - **bounced** / **unsubscribed**: the contacts the summary counts, each at the step of its
@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, null, select
+from sqlalchemy import Connection, and_, exists, func, null, select
 
 from pixeltrail.inbound.classify import InboundKind
 from pixeltrail.platform.reports.summary import WENT_OUT, campaign_of
@@ -30,6 +30,7 @@ from pixeltrail.store.schema import (
     events,
     inbound_messages,
     messages,
+    report_contacts,
     suppressions,
 )
 from pixeltrail.store.typed_rows import typed_rows
@@ -73,18 +74,25 @@ def _sent(conn: Connection, campaign_id: str) -> dict[int, int]:
 
 
 def _engaged(
-    conn: Connection, campaign_id: str, kind: str, counted: Iterable[str]
+    conn: Connection, campaign_id: str, kind: str, counted: Iterable[str], total: str
 ) -> dict[int, int]:
-    """Per step, distinct contacts with an event of this kind classified as one of `counted`."""
+    """Per step, distinct contacts with an event of this kind classified as one of `counted`.
+    Only the messages of contacts whose report_contacts `total` is above 0 are looked at (one
+    probe of events(message_id, at_ms) each, stopping at the first such event)."""
+    rc = report_contacts.c
+    engaged = exists().where(
+        _e.message_id == _m.id, _e.kind == kind, _e.classification.in_(sorted(counted))
+    )
+    active = select(rc.contact_id).where(rc.campaign_id == campaign_id, rc[total] > 0)
     query = (
         select(_s.position, func.count(func.distinct(_m.contact_id)))
         .select_from(messages)
         .join(campaign_steps, _s.id == _m.step_id)
-        .join(events, _e.message_id == _m.id)
         .where(
             _m.campaign_id == campaign_id,
-            _e.kind == kind,
-            _e.classification.in_(sorted(counted)),
+            _m.contact_id.in_(active.scalar_subquery()),
+            _m.status.in_(WENT_OUT),
+            engaged,
         )
         .group_by(_s.position)
     )
@@ -180,8 +188,8 @@ def step_report(conn: Connection, account_id: str, campaign_id: str) -> list[dic
             COLUMNS,
             (
                 _sent(conn, campaign_id),
-                _engaged(conn, campaign_id, "open", COUNTED_AS_OPEN),
-                _engaged(conn, campaign_id, "click", human),
+                _engaged(conn, campaign_id, "open", COUNTED_AS_OPEN, "opens"),
+                _engaged(conn, campaign_id, "click", human, "clicks"),
                 _per_step(conn, campaign_id, _replies(conn, campaign_id)),
                 _per_step(
                     conn,
