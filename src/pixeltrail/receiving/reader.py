@@ -27,11 +27,13 @@ from pixeltrail.inbound import classify_message
 from pixeltrail.platform.errors import Invalid
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.inbox.recording import record_inbound
+from pixeltrail.platform.mail.local_inbox import inbox_directory
 from pixeltrail.platform.mail.mailboxes import mailbox_imap_endpoint
 from pixeltrail.platform.secretbox import SecretUnreadable
 from pixeltrail.receiving import inbox_state
 from pixeltrail.receiving.imap_inbox import ImapInbox
 from pixeltrail.receiving.inbox_state import LeaseLost
+from pixeltrail.receiving.local_inbox import LocalInbox
 from pixeltrail.receiving.sources import InboxSource, InboxUnavailable
 from pixeltrail.store.db import write_transaction
 from pixeltrail.store.schema import mailboxes
@@ -68,11 +70,13 @@ def mailboxes_to_read(engine: Engine) -> list[ReadMailbox]:
 
 
 def inbox_source(settings: Settings) -> SourceOf:
-    """The source of a mailbox's INBOX: IMAP when it has an IMAP URL, else none. (A mailbox on
-    the built-in outbox gets its local INBOX here: `on_outbox`.)"""
+    """The source of a mailbox's INBOX: IMAP when it has an IMAP URL, else the local INBOX of a
+    mailbox on the built-in outbox (where the Outbox page puts replies and bounces), else none."""
 
     def source_of(mailbox: ReadMailbox) -> InboxSource | None:
         if mailbox.imap_url_encrypted is None:
+            if mailbox.on_outbox:
+                return LocalInbox(inbox_directory(settings.data_dir, mailbox.id))
             return None
         try:
             endpoint = mailbox_imap_endpoint(mailbox.imap_url_encrypted, settings)
