@@ -115,3 +115,27 @@ def test_a_dropped_connection_is_said(imap_server: ImapServer) -> None:
         assert len(source.fetch_after(0, 10)) == 1
     finally:
         source.close()
+
+
+def test_tls_is_verified_against_the_name_at_the_checked_address(imap_server: ImapServer) -> None:
+    imap_server.deliver(message("by name"))
+    user, secret = imap_server.user.replace("@", "%40"), imap_server.password.replace(" ", "%20")
+    asked: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    for name in ("localhost", "imap.other.example"):  # the certificate names localhost only
+        url = f"imaps://{user}:{secret}@{name}:{imap_server.tls_port}"
+        source = ImapInbox(parse_imap_url(url, True), True, imap_server.tls_context(), resolver)
+        try:
+            if name == "localhost":
+                source.open()
+                assert len(source.fetch_after(0, 10)) == 1
+            else:
+                with pytest.raises(InboxUnavailable, match=r"^cannot connect: TLS failed: .*"):
+                    source.open()
+        finally:
+            source.close()
+    assert asked == ["localhost", "imap.other.example"]
