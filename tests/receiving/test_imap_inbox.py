@@ -139,3 +139,22 @@ def test_tls_is_verified_against_the_name_at_the_checked_address(imap_server: Im
         finally:
             source.close()
     assert asked == ["localhost", "imap.other.example"]
+
+
+def test_without_idle_a_wait_is_a_poll_that_notices_a_dropped_connection(
+    imap_server: ImapServer,
+) -> None:
+    source = inbox(imap_server)
+    source.open()
+    source._idle = False  # as on a server that does not offer IDLE
+    try:
+        started = time.monotonic()
+        source.wait(0.5)
+        assert 0.5 <= time.monotonic() - started < 5
+        imap_server.deliver(message("polled"))
+        assert len(source.fetch_after(0, 10)) == 1
+        imap_server.drop_connections()
+        with pytest.raises(InboxUnavailable, match=r"^connection lost: "):
+            source.wait(0.1)
+    finally:
+        source.close()

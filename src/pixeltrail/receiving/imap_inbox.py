@@ -88,6 +88,7 @@ class ImapInbox:
     def fetch_after(self, last_uid: int, limit: int) -> list[Fetched]:
         client = self._open_client()
         try:
+            client.noop()  # the server updates its view of the INBOX: mail just delivered shows
             # `n:*` always names the highest UID, even one below n: filtered here.
             found = sorted(
                 uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid
