@@ -310,3 +310,30 @@ def test_hostile_messages_are_recorded_and_reading_goes_on(setup: Setup) -> None
     assert subjects[1:] == ["big", "after them"]
     assert "\x00" not in subjects[0]
     assert setup.error() is None
+
+
+def test_a_message_that_cannot_be_recorded_is_named_and_tried_again(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pixeltrail.platform.inbox.recording import record_inbound as real
+    from pixeltrail.receiving import reader as reader_module
+
+    calls: list[int] = []
+
+    def failing_once(*args: object, **kwargs: object) -> str | None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database refused it this once")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reader_module, "record_inbound", failing_once)
+    setup.server.deliver(message("second try"))
+    reader = setup.reader("node-a", backoff_seconds=(2.0,))  # type: ignore[arg-type]
+    reader.start()
+    try:
+        eventually(lambda: setup.error() == "cannot record the message with UID 1: RuntimeError")
+        eventually(lambda: len(setup.recorded()) == 1)
+        eventually(lambda: setup.error() is None)
+    finally:
+        reader.stop()
+    assert [row[2] for row in setup.recorded()] == ["second try"]

@@ -258,20 +258,29 @@ class _MailboxReader:
                 if message.uid <= last_uid:
                     continue
                 inbound = classify_message(message.raw)
-                with write_transaction(r.engine) as conn:
-                    inbox_state.advance(
-                        conn, box.id, r.owner, uid_validity, message.uid, r.lease_ms
-                    )
-                    record_inbound(
-                        conn,
-                        box.account_id,
-                        box.id,
-                        uid_validity,
-                        message.uid,
-                        inbound,
-                        message.received_at_ms,
-                        now_ms(),
-                    )
+                try:
+                    with write_transaction(r.engine) as conn:
+                        inbox_state.advance(
+                            conn, box.id, r.owner, uid_validity, message.uid, r.lease_ms
+                        )
+                        record_inbound(
+                            conn,
+                            box.account_id,
+                            box.id,
+                            uid_validity,
+                            message.uid,
+                            inbound,
+                            message.received_at_ms,
+                            now_ms(),
+                        )
+                except LeaseLost:
+                    raise
+                except Exception as exc:
+                    # Not skipped (it would be lost): tried again with the backoff, and named.
+                    log.exception("mailbox %s: message UID %d not recorded", box.id, message.uid)
+                    raise InboxUnavailable(
+                        f"cannot record the message with UID {message.uid}: {type(exc).__name__}"
+                    ) from None
                 last_uid = message.uid
             if len(fetched) < r.batch:
                 break
