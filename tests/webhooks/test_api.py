@@ -81,7 +81,7 @@ def test_the_secret_is_shown_once_and_stored_encrypted(api: Api) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"url": "https://hooks.example.com", "event_types": ["message.bounced"]}, "event_types"),
+        ({"url": "https://hooks.example.com", "event_types": ["message.spam"]}, "event_types"),
         ({"url": "https://hooks.example.com", "event_types": []}, "event_types"),
         ({"url": "https://hooks.example.com", "event_types": "message.opened"}, "event_types"),
         ({"url": "https://hooks.example.com"}, "event_types"),

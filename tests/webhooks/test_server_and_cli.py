@@ -94,9 +94,7 @@ def test_the_commands(tmp_path: Path, database: Database, receiver: Receiver) ->
     )
     assert refused.exit_code == 1
     assert "link-local" in refused.output
-    bad = runner.invoke(
-        main, ["webhooks", "add", receiver.url, "--event", "message.bounced"], env=env
-    )
+    bad = runner.invoke(main, ["webhooks", "add", receiver.url, "--event", "message.spam"], env=env)
     assert bad.exit_code == 2
 
     assert run("webhooks", "remove", added["id"]).strip() == f"removed {added['id']}"
