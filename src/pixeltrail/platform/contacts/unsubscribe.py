@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from pixeltrail.platform.campaigns.status import EnrollmentStatus
+from pixeltrail.platform.contacts.bounces import end_sequences
 from pixeltrail.platform.contacts.suppressions import suppress
 from pixeltrail.platform.ids import now_ms
 from pixeltrail.platform.webhooks.events import enqueue_contact_unsubscribed
-from pixeltrail.store.message_status import MessageStatus
-from pixeltrail.store.schema import contacts, enrollments, messages, suppressions
+from pixeltrail.store.schema import contacts, messages, suppressions
 
 
 @dataclass(frozen=True)
@@ -55,24 +55,8 @@ def unsubscribe(conn: Connection, message_id: str) -> Recipient | None:
             message_id=message_id,
             at_ms=at,
         )
-    same_address = select(contacts.c.id).where(
-        contacts.c.account_id == recipient.account_id, contacts.c.email == recipient.email
-    )
-    conn.execute(
-        update(enrollments)
-        .where(
-            enrollments.c.contact_id.in_(same_address),
-            enrollments.c.status == EnrollmentStatus.ACTIVE,
-        )
-        .values(status=EnrollmentStatus.UNSUBSCRIBED)
-    )
-    conn.execute(
-        update(messages)
-        .where(
-            messages.c.contact_id.in_(same_address),
-            messages.c.status == MessageStatus.SCHEDULED,
-        )
-        .values(status=MessageStatus.CANCELLED, error="not sent: the address unsubscribed")
+    end_sequences(
+        conn, recipient.account_id, recipient.email, EnrollmentStatus.UNSUBSCRIBED, "unsubscribed"
     )
     return recipient
 
